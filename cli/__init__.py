@@ -1,0 +1,1 @@
+"""The `predmarket` command line: the launcher of every role."""

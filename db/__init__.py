@@ -1,0 +1,1 @@
+"""The system of record: SQLModel tables, async sessions, migrations, repositories."""

@@ -1,0 +1,74 @@
+"""The double-entry ledger: every movement of cash or shares is a balanced journal."""
+
+from dataclasses import dataclass
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.enums import Asset, EntryKind, LedgerAccount
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    account: LedgerAccount
+    asset: Asset
+    amount: int
+    user_id: int | None = None
+    market_id: int | None = None
+    order_id: int | None = None
+    trade_id: int | None = None
+
+
+class UnbalancedJournal(ValueError):
+    pass
+
+
+async def post_journal(
+    session: AsyncSession, kind: EntryKind, legs: list[Leg], memo: str | None = None
+) -> int:
+    """Write one journal in one statement (the database re-checks that it balances)."""
+    totals: dict[Asset, int] = {}
+    for leg in legs:
+        if leg.amount == 0:
+            raise UnbalancedJournal("a ledger leg cannot move zero")
+        totals[leg.asset] = totals.get(leg.asset, 0) + leg.amount
+    if any(totals.values()):
+        raise UnbalancedJournal(f"journal does not balance: {totals}")
+    journal_id: int = (
+        await session.execute(text("SELECT nextval('ledger_journal_seq')"))
+    ).scalar_one()
+    await session.execute(
+        text(
+            "INSERT INTO ledger_entries (journal_id, kind, asset, account, user_id, market_id,"
+            " order_id, trade_id, amount, memo)"
+            " SELECT :journal_id, :kind, e.asset, e.account, e.user_id, e.market_id, e.order_id,"
+            " e.trade_id, e.amount, :memo FROM jsonb_to_recordset(CAST(:legs AS jsonb)) AS e("
+            "asset text, account text, user_id bigint, market_id bigint, order_id bigint,"
+            " trade_id bigint, amount bigint)"
+        ),
+        {
+            "journal_id": journal_id,
+            "kind": kind.value,
+            "memo": memo,
+            "legs": _legs_json(legs),
+        },
+    )
+    return journal_id
+
+
+def _legs_json(legs: list[Leg]) -> str:
+    return orjson.dumps(
+        [
+            {
+                "asset": leg.asset.value,
+                "account": leg.account.value,
+                "user_id": leg.user_id,
+                "market_id": leg.market_id,
+                "order_id": leg.order_id,
+                "trade_id": leg.trade_id,
+                "amount": leg.amount,
+            }
+            for leg in legs
+        ]
+    ).decode()

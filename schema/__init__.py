@@ -1,0 +1,1 @@
+"""The one Strawberry schema: types, inputs, result unions, context, the ASGI app."""

@@ -1,0 +1,64 @@
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from schema.app import create_app
+from schema.export import SCHEMA_FILE, sdl
+from settings import Settings
+from tests.api.server import serve
+from workers.connections import open_connections
+
+
+async def test_server_info_answers_over_http(http: httpx.AsyncClient) -> None:
+    response = await http.post("/graphql", json={"query": "{ serverInfo { version time } }"})
+    assert response.status_code == 200
+    info = response.json()["data"]["serverInfo"]
+    assert info["version"] == "0.1.0"
+    served = datetime.fromisoformat(info["time"])
+    assert abs(served - datetime.now(UTC)) < timedelta(seconds=5)
+
+
+async def test_health_and_readiness(http: httpx.AsyncClient) -> None:
+    assert (await http.get("/healthz")).json() == {"status": "ok"}
+    ready = await http.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {
+        "status": "ready",
+        "checks": {"postgres": "ok", "redis": "ok", "kafka": "ok", "clickhouse": "ok"},
+    }
+
+
+async def test_readiness_fails_when_a_server_is_unreachable(settings: Settings) -> None:
+    from servers.process import free_port
+
+    broken = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    async with (
+        open_connections(broken) as connections,
+        serve(create_app(broken, connections)) as url,
+        httpx.AsyncClient(base_url=url) as client,
+    ):
+        ready = await client.get("/readyz")
+    assert ready.status_code == 503
+    checks = ready.json()["checks"]
+    assert checks["redis"].startswith("ConnectionError")
+    assert {k: v for k, v in checks.items() if k != "redis"} == dict.fromkeys(
+        ("postgres", "kafka", "clickhouse"), "ok"
+    )
+
+
+async def test_a_bad_query_gets_a_readable_error_not_a_mask(http: httpx.AsyncClient) -> None:
+    response = await http.post("/graphql", json={"query": "{ serverInfo { nope } }"})
+    errors = response.json()["errors"]
+    assert errors[0]["message"] == "Cannot query field 'nope' on type 'ServerInfo'."
+
+
+async def test_graphiql_is_served(http: httpx.AsyncClient) -> None:
+    page = await http.get("/graphql", headers={"accept": "text/html"})
+    assert page.status_code == 200
+    assert "GraphiQL" in page.text
+
+
+def test_the_committed_schema_matches_the_code() -> None:
+    assert SCHEMA_FILE.read_text() == sdl(), (
+        "schema.graphql drifted: run `make schema` and commit it"
+    )

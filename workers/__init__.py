@@ -1,0 +1,1 @@
+"""Long-running processes (matcher, analytics sink) and the Kafka, Redis and ClickHouse plumbing."""
