@@ -9,6 +9,7 @@ COPY resolvers resolvers
 COPY settings settings
 COPY servers servers
 COPY cli cli
+COPY auth auth
 COPY frontend frontend
 RUN pip install --no-cache-dir -e .
 USER nobody

@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -13,7 +14,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
+from auth.authenticate import Authentication, authenticate
 from schema.context import Context
+from schema.loaders import Loaders
 from schema.schema import schema
 from settings import Settings
 from workers.connections import Connections, open_connections
@@ -29,10 +32,25 @@ class GraphQLApp(GraphQL[Context, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
+        connections = self.holder.get()
+        now = datetime.now(UTC)
+        authorization = request.headers.get("authorization")
+        api_key = request.headers.get("x-api-key")
+        if authorization or api_key:
+            async with connections.sessions() as session:
+                found = await authenticate(
+                    session, connections.settings.jwt_secret, authorization, api_key, now
+                )
+        else:
+            found = Authentication(None)
         return Context(
-            connections=self.holder.get(),
+            connections=connections,
             request=request,
             response=response if isinstance(response, Response) else None,
+            viewer=found.viewer,
+            auth_problem=found.problem,
+            loaders=Loaders(connections.sessions),
+            now=now,
         )
 
     def encode_json(self, data: object) -> bytes:

@@ -1,9 +1,12 @@
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
+from auth.viewer import Viewer
+from schema.loaders import Loaders
 from workers.connections import Connections
 
 
@@ -14,3 +17,7 @@ class Context:
     connections: Connections
     request: Request | WebSocket
     response: Response | None
+    viewer: Viewer | None
+    auth_problem: str | None
+    loaders: Loaders
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))

@@ -1,0 +1,1 @@
+"""Identity primitives: password hashing, access tokens, API key secrets, the viewer."""
