@@ -3,10 +3,12 @@
 from dataclasses import dataclass
 
 import orjson
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from db.enums import Asset, EntryKind, LedgerAccount
+from db.models import LedgerEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,3 +74,14 @@ def _legs_json(legs: list[Leg]) -> str:
             for leg in legs
         ]
     ).decode()
+
+
+async def entries_of_user(
+    session: AsyncSession, user_id: int, before_id: int | None, limit: int
+) -> list[LedgerEntry]:
+    """The user's own ledger legs, newest first, `limit` at most, older than `before_id`."""
+    query = select(LedgerEntry).where(col(LedgerEntry.user_id) == user_id)
+    if before_id is not None:
+        query = query.where(col(LedgerEntry.id) < before_id)
+    rows = await session.scalars(query.order_by(col(LedgerEntry.id).desc()).limit(limit))
+    return list(rows)

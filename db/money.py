@@ -1,6 +1,8 @@
 """Cash entering and leaving the exchange: the balance and its ledger journal move together,
 in the caller's transaction."""
 
+from datetime import UTC, datetime
+
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -57,3 +59,37 @@ async def remove_cash(session: AsyncSession, user_id: int, amount: int) -> int:
             Leg(LedgerAccount.EXTERNAL, Asset.CASH, amount),
         ],
     )
+
+
+class FaucetLimit(ValueError):
+    def __init__(self, cap: int, remaining: int) -> None:
+        super().__init__(f"the daily deposit cap is {cap} cents; {remaining} remain today")
+        self.cap = cap
+        self.remaining = remaining
+
+
+async def faucet_deposit(
+    session: AsyncSession, user_id: int, amount: int, now: datetime, cap: int
+) -> int:
+    """Play money, at most `cap` cents per user per UTC day; returns what remains today."""
+    if amount <= 0:
+        raise ValueError("amount must be a positive number of cents")
+    today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    row = (
+        await session.execute(
+            text(
+                "SELECT CASE WHEN faucet_day = :today THEN faucet_used ELSE 0 END"
+                " FROM accounts WHERE user_id = :user_id FOR UPDATE"
+            ),
+            {"user_id": user_id, "today": today},
+        )
+    ).first()
+    used = int(row[0]) if row else 0
+    if used + amount > cap:
+        raise FaucetLimit(cap, cap - used)
+    await add_cash(session, user_id, amount, EntryKind.DEPOSIT)
+    await session.execute(
+        text("UPDATE accounts SET faucet_day = :today, faucet_used = :used WHERE user_id = :u"),
+        {"today": today, "used": used + amount, "u": user_id},
+    )
+    return cap - used - amount

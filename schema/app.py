@@ -1,5 +1,6 @@
 """The ASGI app: GraphQL (and GraphiQL) at /graphql, health, readiness, the static frontend."""
 
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
@@ -20,6 +22,7 @@ from schema.loaders import Loaders
 from schema.schema import schema
 from settings import Settings
 from workers.connections import Connections, open_connections
+from workers.ratelimit import RateLimiter
 
 FRONTEND = Path(__file__).resolve().parent.parent / "frontend" / "public"
 
@@ -29,32 +32,86 @@ class GraphQLApp(GraphQL[Context, None]):
         super().__init__(schema, graphql_ide="graphiql")
         self.holder = connections
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _is_operation(scope):
+            request = Request(scope, receive)
+            auth = await self._authenticate(request)
+            wait = await self._limit(request, auth)
+            if wait:
+                await _rate_limited(wait)(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+    async def _authenticate(self, request: Request | WebSocket) -> Authentication:
+        """Once per request; kept on the request's state for get_context."""
+        known: Authentication | None = getattr(request.state, "auth", None)
+        if known is not None:
+            return known
+        authorization = request.headers.get("authorization")
+        api_key = request.headers.get("x-api-key")
+        found = Authentication(None)
+        if authorization or api_key:
+            connections = self.holder.get()
+            async with connections.sessions() as session:
+                found = await authenticate(
+                    session,
+                    connections.settings.jwt_secret,
+                    authorization,
+                    api_key,
+                    datetime.now(UTC),
+                )
+        request.state.auth = found
+        return found
+
+    async def _limit(self, request: Request, auth: Authentication) -> float:
+        viewer = auth.viewer
+        if viewer is None:
+            bucket = f"ip:{request.client.host if request.client else 'unknown'}"
+        elif viewer.api_key_id is not None:
+            bucket = f"key:{viewer.api_key_id}"
+        else:
+            bucket = f"user:{viewer.user_id}"
+        return await self.holder.limiter().take(bucket)
+
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
         connections = self.holder.get()
-        now = datetime.now(UTC)
-        authorization = request.headers.get("authorization")
-        api_key = request.headers.get("x-api-key")
-        if authorization or api_key:
-            async with connections.sessions() as session:
-                found = await authenticate(
-                    session, connections.settings.jwt_secret, authorization, api_key, now
-                )
-        else:
-            found = Authentication(None)
+        auth = await self._authenticate(request)
         return Context(
             connections=connections,
             request=request,
             response=response if isinstance(response, Response) else None,
-            viewer=found.viewer,
-            auth_problem=found.problem,
+            viewer=auth.viewer,
+            auth_problem=auth.problem,
             loaders=Loaders(connections.sessions),
-            now=now,
         )
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
+
+
+def _is_operation(scope: Scope) -> bool:
+    """POSTs, and GETs carrying a query (not the GraphiQL page)."""
+    return scope["method"] == "POST" or (
+        scope["method"] == "GET" and b"query=" in scope.get("query_string", b"")
+    )
+
+
+def _rate_limited(wait: float) -> Response:
+    return JSONResponse(
+        {
+            "data": None,
+            "errors": [
+                {
+                    "message": f"Too many requests; retry after {wait:.3f} s.",
+                    "extensions": {"code": "RATE_LIMITED", "retryAfterSeconds": wait},
+                }
+            ],
+        },
+        status_code=429,
+        headers={"Retry-After": str(math.ceil(wait))},
+    )
 
 
 class ConnectionsHolder:
@@ -62,11 +119,21 @@ class ConnectionsHolder:
 
     def __init__(self, connections: Connections | None = None) -> None:
         self.connections = connections
+        self._limiter: RateLimiter | None = None
 
     def get(self) -> Connections:
         if self.connections is None:
             raise RuntimeError("the app's connections are not open (lifespan not started)")
         return self.connections
+
+    def limiter(self) -> RateLimiter:
+        connections = self.get()
+        if self._limiter is None:
+            settings = connections.settings
+            self._limiter = RateLimiter(
+                connections.redis, settings.rate_limit_per_second, settings.rate_limit_burst
+            )
+        return self._limiter
 
 
 def create_app(settings: Settings, connections: Connections | None = None) -> Starlette:
@@ -84,6 +151,7 @@ def create_app(settings: Settings, connections: Connections | None = None) -> St
                 yield
             finally:
                 holder.connections = None
+                holder._limiter = None
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})

@@ -1,8 +1,19 @@
 """What every part of the schema shares: the typed errors of result unions, and pagination."""
 
 from enum import Enum
+from typing import NewType
 
 import strawberry
+
+MAX_SAFE_INTEGER = 2**53 - 1
+
+
+def _parse_cents(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("Cents must be a whole number")
+    if abs(value) > MAX_SAFE_INTEGER:
+        raise ValueError("Cents must be within +-(2^53 - 1)")
+    return value
 
 
 @strawberry.enum(description="Machine-readable reason of an expected failure.")
@@ -88,3 +99,25 @@ class InvalidState(Error):
 class PageInfo:
     has_next_page: bool = strawberry.field(description="More items follow this page.")
     end_cursor: str | None = strawberry.field(description="Pass as `after` for the next page.")
+
+
+@strawberry.type(description="The email or password is wrong (which one is not told).")
+class InvalidCredentials(Error):
+    code: ErrorCode = ErrorCode.INVALID_CREDENTIALS
+    message: str = "The email or password is wrong."
+
+
+@strawberry.type(description="The token is unknown, expired, revoked or tampered with.")
+class InvalidToken(Error):
+    code: ErrorCode = ErrorCode.INVALID_TOKEN
+
+
+Cents = NewType("Cents", int)
+
+CENTS_SCALAR = strawberry.scalar(
+    name="Cents",
+    description="A whole number of cents (100 = one dollar). A JSON number, exact up to 2^53"
+    " (GraphQL's Int stops at 2^31).",
+    serialize=int,
+    parse_value=_parse_cents,
+)

@@ -1,22 +1,47 @@
 import strawberry
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
 
+from resolvers.identity import IdentityMutation, IdentityQuery
+from resolvers.money import MoneyMutation, MoneyQuery
 from resolvers.server import server_info
+from schema.common import CENTS_SCALAR, Cents
 from schema.errors import MaskUnexpectedErrors
 from schema.types import ServerInfo
 
+# Limits on what one document may ask (a page of results is bounded separately).
+MAX_DEPTH = 10
+MAX_TOKENS = 2_000
+MAX_ALIASES = 20
+
 
 @strawberry.type(description="Everything that can be read.")
-class Query:
+class Query(IdentityQuery, MoneyQuery):
     server_info: ServerInfo = strawberry.field(
         resolver=server_info, description="The server's version and clock; proves the chain."
     )
 
 
+@strawberry.type(description="Everything that changes something.")
+class Mutation(IdentityMutation, MoneyMutation):
+    pass
+
+
 schema = strawberry.Schema(
     query=Query,
+    mutation=Mutation,
+    config=StrawberryConfig(scalar_map={Cents: CENTS_SCALAR}),
     extensions=[
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: ParserCache(maxsize=1024),
+        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: ValidationCache(maxsize=1024),
         MaskUnexpectedErrors,
     ],

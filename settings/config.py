@@ -32,6 +32,13 @@ class Settings(BaseSettings):
     kafka_topic_prefix: str = Field(
         default="", description="prefix for Kafka topic names (isolates test runs)"
     )
+    faucet_daily_cap: int = Field(
+        default=100_000, ge=0, description="play money a user may deposit per UTC day, cents"
+    )
+    rate_limit_per_second: float = Field(
+        default=50.0, gt=0, description="sustained GraphQL requests per user, key or address"
+    )
+    rate_limit_burst: int = Field(default=200, ge=1, description="requests allowed at once")
     embedded_durable: bool = Field(
         default=True, description="fsync in the embedded Postgres (tests turn it off for speed)"
     )
