@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from auth.tokens import issue_access_token
 from db.enums import Role
@@ -100,8 +101,6 @@ async def test_sign_up_refuses_bad_input_and_creates_nothing(
     count = await connections.redis.dbsize()  # no side effects anywhere
     assert count == 0
     async with connections.sessions() as session:
-        from sqlalchemy import text
-
         assert (await session.execute(text("SELECT count(*) FROM users"))).scalar_one() == 0
 
 
@@ -235,10 +234,9 @@ async def test_api_keys_are_shown_once_authenticate_and_can_be_revoked(
     )["createApiKey"]
     assert created["__typename"] == "ApiKeyCreated"
     secret = created["secret"]
-    assert secret.startswith("pmk_") and created["apiKey"]["prefix"] == secret[:12]
+    assert secret.startswith("pmk_")
+    assert created["apiKey"]["prefix"] == secret[:12]
     async with connections.sessions() as session:
-        from sqlalchemy import text
-
         stored = (await session.execute(text("SELECT key_hash FROM api_keys"))).scalar_one()
     assert secret not in stored  # only a hash is kept
 
