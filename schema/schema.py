@@ -9,7 +9,9 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 
 from resolvers.identity import IdentityMutation, IdentityQuery
+from resolvers.markets import MarketMutation, MarketQuery
 from resolvers.money import MoneyMutation, MoneyQuery
+from resolvers.portfolio import PortfolioQuery
 from resolvers.server import server_info
 from schema.common import CENTS_SCALAR, Cents
 from schema.errors import MaskUnexpectedErrors
@@ -22,14 +24,14 @@ MAX_ALIASES = 20
 
 
 @strawberry.type(description="Everything that can be read.")
-class Query(IdentityQuery, MoneyQuery):
+class Query(IdentityQuery, MoneyQuery, MarketQuery, PortfolioQuery):
     server_info: ServerInfo = strawberry.field(
         resolver=server_info, description="The server's version and clock; proves the chain."
     )
 
 
 @strawberry.type(description="Everything that changes something.")
-class Mutation(IdentityMutation, MoneyMutation):
+class Mutation(IdentityMutation, MoneyMutation, MarketMutation):
     pass
 
 
