@@ -13,6 +13,7 @@ from db.enums import ApiScope as ScopeRow
 from db.enums import Role as RoleRow
 from db.models import User as UserRow
 from resolvers.access import session_user, signed_in
+from resolvers.paging import parse_id
 from schema.common import (
     Conflict,
     InvalidCredentials,
@@ -189,15 +190,15 @@ async def revoke_api_key(info: Info[Context, None], id: strawberry.ID) -> Revoke
     viewer = session_user(info)
     if not isinstance(viewer, Viewer):
         return viewer
-    not_found = NotFound(message="No such API key.", field="id")
-    if not str(id).isdigit() or len(str(id)) > 18:
-        return not_found
+    key_id = parse_id(id)
     async with info.context.connections.sessions() as session:
-        if not await users.revoke_api_key(session, viewer.user_id, int(id), info.context.now):
-            return not_found
+        if key_id is None or not await users.revoke_api_key(
+            session, viewer.user_id, key_id, info.context.now
+        ):
+            return NotFound(message="No such API key.", field="id")
         await session.commit()
         rows = await users.api_keys_of(session, viewer.user_id)
-    revoked = next(row for row in rows if row.id == int(id))
+    revoked = next(row for row in rows if row.id == key_id)
     return ApiKeyRevoked(api_key=ApiKey.from_model(revoked))
 
 

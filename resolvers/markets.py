@@ -20,7 +20,16 @@ from db.markets import MarketFilter as StoredFilter
 from db.markets import MarketOrder
 from db.models import Market as MarketRow
 from resolvers.access import admin
-from resolvers.cursors import BadCursor, decode_cursor, encode_cursor
+from resolvers.paging import (
+    MAX_ID,
+    PAGE_MAX,
+    BadCursor,
+    bad_cursor,
+    check_first,
+    decode_cursor,
+    encode_cursor,
+    parse_id,
+)
 from schema.common import InvalidInput, InvalidState, NotFound, PageInfo
 from schema.context import Context
 from schema.markets import (
@@ -41,50 +50,12 @@ from schema.markets import (
     SortDirection,
 )
 
-MAX_ID = 2**63 - 1
 PAGE_DEFAULT = 20
-PAGE_MAX = 100
 CATEGORY = re.compile(r"[a-z0-9-]{1,50}")
 LONGEST_TEXT = 10_000
 LONGEST_URL = 2_000
 LONGEST_SEARCH = 200
 FURTHEST_CLOSE = timedelta(days=5 * 365)
-
-
-# -- ids, pages and cursors ---------------------------------------------------------------
-
-
-def parse_id(value: str) -> int | None:
-    """The integer behind an ID, or None when it cannot name any row."""
-    if not value.isascii() or not value.isdigit() or len(value) > 19:
-        return None
-    number = int(value)
-    return number if 0 < number <= MAX_ID else None
-
-
-def check_first(first: int) -> InvalidInput | None:
-    if 1 <= first <= PAGE_MAX:
-        return None
-    return InvalidInput(message=f"`first` must be between 1 and {PAGE_MAX}.", field="first")
-
-
-def bad_cursor() -> InvalidInput:
-    return InvalidInput(message="`after` is not a cursor of this list.", field="after")
-
-
-def id_cursor(kind: str, row_id: int) -> str:
-    return encode_cursor(kind, row_id)
-
-
-def decode_id_cursor(cursor: str, kind: str) -> int | None:
-    """The id of a cursor made by `id_cursor(kind, id)`, or None."""
-    try:
-        parts = decode_cursor(kind, cursor)
-    except BadCursor:
-        return None
-    if len(parts) != 1 or not isinstance(parts[0], int) or not 0 < parts[0] <= MAX_ID:
-        return None
-    return parts[0]
 
 
 def _sort_value(row: MarketRow, order: MarketOrder) -> str:

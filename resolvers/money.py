@@ -10,7 +10,7 @@ from db.enums import EntryKind as EntryKindRow
 from db.ledger import entries_of_user
 from db.users import user_by_id
 from resolvers.access import admin, session_user, signed_in
-from resolvers.cursors import BadCursor, decode_cursor, encode_cursor
+from resolvers.paging import PAGE_MAX, id_cursor, page_start, parse_id
 from schema.common import (
     Cents,
     InsufficientFunds,
@@ -69,27 +69,19 @@ async def account(info: Info[Context, None]) -> AccountResult:
 
 
 async def ledger(
-    info: Info[Context, None], first: int = 50, after: str | None = None
+    info: Info[Context, None], first: int = 20, after: str | None = None
 ) -> LedgerResult:
     viewer = signed_in(info)
     if not isinstance(viewer, Viewer):
         return viewer
-    if not 1 <= first <= 200:
-        return InvalidInput(message="`first` is 1 to 200.", field="first")
-    before: int | None = None
-    if after is not None:
-        try:
-            (value,) = decode_cursor("ledger", after)
-        except (BadCursor, ValueError):
-            return InvalidInput(message="Not a cursor of this list.", field="after")
-        if not isinstance(value, int):
-            return InvalidInput(message="Not a cursor of this list.", field="after")
-        before = value
+    before = page_start(first, after, "ledger")
+    if isinstance(before, InvalidInput):
+        return before
     async with info.context.connections.sessions() as session:
         rows = await entries_of_user(session, viewer.user_id, before, first + 1)
     page = rows[:first]
     edges = [
-        LedgerEdge(cursor=encode_cursor("ledger", row.id or 0), node=LedgerEntry.from_model(row))
+        LedgerEdge(cursor=id_cursor("ledger", row.id or 0), node=LedgerEntry.from_model(row))
         for row in page
     ]
     return LedgerConnection(
@@ -134,15 +126,13 @@ async def credit_account(
     problem = _amount_problem(amount)
     if problem:
         return problem
-    not_found = NotFound(message="No such user.", field="userId")
-    if not str(user_id).isdigit() or len(str(user_id)) > 18:
-        return not_found
+    user = parse_id(user_id)
     async with info.context.connections.sessions() as session:
-        if await user_by_id(session, int(user_id)) is None:
-            return not_found
-        await money.add_cash(session, int(user_id), amount, EntryKindRow.CREDIT)
+        if user is None or await user_by_id(session, user) is None:
+            return NotFound(message="No such user.", field="userId")
+        await money.add_cash(session, user, amount, EntryKindRow.CREDIT)
         await session.commit()
-        balances = await _account(session, int(user_id))
+        balances = await _account(session, user)
     return Credited(user_id=user_id, amount=amount, account=balances)
 
 
@@ -185,7 +175,7 @@ class MoneyQuery:
     )
     ledger: LedgerResult = strawberry.field(
         resolver=ledger,
-        description="The signed-in user's ledger entries, newest first (`first` 1..200).",
+        description=f"The signed-in user's ledger entries, newest first (`first` 1..{PAGE_MAX}).",
     )
     audit: AuditResult = strawberry.field(
         resolver=audit, description="The conservation audit of all money (administrators)."

@@ -10,15 +10,8 @@ from auth.viewer import Viewer
 from db import portfolio as repository
 from db.enums import OrderStatus as StoredOrderStatus
 from resolvers.access import signed_in
-from resolvers.markets import (
-    PAGE_DEFAULT,
-    PAGE_MAX,
-    bad_cursor,
-    check_first,
-    decode_id_cursor,
-    id_cursor,
-    parse_id,
-)
+from resolvers.markets import PAGE_DEFAULT
+from resolvers.paging import PAGE_MAX, id_cursor, page_start, parse_id
 from schema.common import InvalidInput, NotFound, PageInfo
 from schema.context import Context
 from schema.portfolio import (
@@ -55,16 +48,6 @@ def _market_filter(market_id: strawberry.ID | None) -> int | InvalidInput | None
     return parsed
 
 
-def _page_start(first: int, after: str | None, kind: str) -> int | InvalidInput | None:
-    """The id to continue below, or why the page cannot be read."""
-    if refused := check_first(first):
-        return refused
-    if after is None:
-        return None
-    before_id = decode_id_cursor(after, kind)
-    return bad_cursor() if before_id is None else before_id
-
-
 async def positions(
     info: Info[Context, None], market_id: MarketIdArgument = None
 ) -> PositionsResult:
@@ -95,7 +78,7 @@ async def orders(
     market = _market_filter(market_id)
     if isinstance(market, InvalidInput):
         return market
-    before_id = _page_start(first, after, "order")
+    before_id = page_start(first, after, "order")
     if isinstance(before_id, InvalidInput):
         return before_id
     statuses = None if status is None else [StoredOrderStatus(s.name) for s in status]
@@ -155,7 +138,7 @@ async def trades(
     market = _market_filter(market_id)
     if isinstance(market, InvalidInput):
         return market
-    before_id = _page_start(first, after, "trade")
+    before_id = page_start(first, after, "trade")
     if isinstance(before_id, InvalidInput):
         return before_id
     async with info.context.connections.sessions() as session:

@@ -1,8 +1,9 @@
 """The ASGI app: GraphQL (and GraphiQL) at /graphql, health, readiness, the static frontend."""
 
+import asyncio
 import math
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from schema.context import Context
 from schema.loaders import Loaders
 from schema.schema import schema
 from settings import Settings
+from workers.closer import run_closer
 from workers.connections import Connections, open_connections
 from workers.ratelimit import RateLimiter
 
@@ -91,6 +93,11 @@ class GraphQLApp(GraphQL[Context, None]):
         return orjson.dumps(data)
 
 
+async def _stop(stop: asyncio.Event, task: "asyncio.Task[None]") -> None:
+    stop.set()
+    await task
+
+
 def _is_operation(scope: Scope) -> bool:
     """POSTs, and GETs carrying a query (not the GraphiQL page)."""
     return scope["method"] == "POST" or (
@@ -126,6 +133,10 @@ class ConnectionsHolder:
             raise RuntimeError("the app's connections are not open (lifespan not started)")
         return self.connections
 
+    def forget(self) -> None:
+        self.connections = None
+        self._limiter = None
+
     def limiter(self) -> RateLimiter:
         connections = self.get()
         if self._limiter is None:
@@ -136,22 +147,26 @@ class ConnectionsHolder:
         return self._limiter
 
 
-def create_app(settings: Settings, connections: Connections | None = None) -> Starlette:
-    """The ASGI app. Given no connections, it opens its own for its lifespan."""
+def create_app(
+    settings: Settings, connections: Connections | None = None, *, background: bool = True
+) -> Starlette:
+    """The ASGI app. Given no connections, it opens its own for its lifespan. `background`
+    runs the market closer beside it (every replica may: closing is idempotent)."""
     holder = ConnectionsHolder(connections)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        if connections is not None:
+        async with AsyncExitStack() as stack:
+            if holder.connections is None:
+                holder.connections = await stack.enter_async_context(open_connections(settings))
+                stack.callback(holder.forget)
+            if background:
+                stop = asyncio.Event()
+                closer = asyncio.create_task(
+                    run_closer(holder.get().sessions, stop_event=stop), name="market closer"
+                )
+                stack.push_async_callback(_stop, stop, closer)
             yield
-            return
-        async with open_connections(settings) as opened:
-            holder.connections = opened
-            try:
-                yield
-            finally:
-                holder.connections = None
-                holder._limiter = None
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})

@@ -11,7 +11,7 @@ from workers.connections import Connections
 
 @pytest.fixture(scope="session")
 async def api_url(settings: Settings, session_connections: Connections) -> AsyncIterator[str]:
-    async with serve(create_app(settings, session_connections)) as url:
+    async with serve(create_app(settings, session_connections, background=False)) as url:
         yield url
 
 

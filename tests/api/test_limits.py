@@ -50,7 +50,7 @@ async def test_rate_limit_answers_429_with_retry_after_and_refills(
     )
     query = {"query": "{ serverInfo { version } }"}
     async with (
-        serve(create_app(tight, tight_connections)) as url,
+        serve(create_app(tight, tight_connections, background=False)) as url,
         httpx.AsyncClient(base_url=url) as http,
     ):
         answers = [await http.post("/graphql", json=query, headers=ada.headers) for _ in range(4)]

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from db.enums import Role
 from db.markets import create_market
-from resolvers.cursors import encode_cursor
+from resolvers.paging import encode_cursor
 from tests.api.factories import gql, member
 from workers.connections import Connections
 

@@ -17,7 +17,7 @@ from db.ledger import Leg, post_journal
 from db.markets import create_market
 from db.money import add_cash
 from db.users import create_api_key
-from resolvers.cursors import encode_cursor
+from resolvers.paging import encode_cursor
 from tests.api.factories import Member, gql, member
 from workers.connections import Connections
 

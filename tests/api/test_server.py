@@ -1,12 +1,16 @@
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from db.enums import Role
+from db.models import Market
 from schema.app import create_app
 from schema.export import SCHEMA_FILE, sdl
 from settings import Settings
+from tests.api.factories import member
 from tests.api.server import serve
-from workers.connections import open_connections
+from workers.connections import Connections, open_connections
 
 
 async def test_server_info_answers_over_http(http: httpx.AsyncClient) -> None:
@@ -34,7 +38,7 @@ async def test_readiness_fails_when_a_server_is_unreachable(settings: Settings) 
     broken = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
     async with (
         open_connections(broken) as connections,
-        serve(create_app(broken, connections)) as url,
+        serve(create_app(broken, connections, background=False)) as url,
         httpx.AsyncClient(base_url=url) as client,
     ):
         ready = await client.get("/readyz")
@@ -62,3 +66,23 @@ def test_the_committed_schema_matches_the_code() -> None:
     assert SCHEMA_FILE.read_text() == sdl(), (
         "schema.graphql drifted: run `make schema` and commit it"
     )
+
+
+async def test_the_app_closes_due_markets_in_the_background(
+    settings: Settings, connections: Connections
+) -> None:
+    root = await member(connections, "root", Role.ADMIN)
+    async with connections.sessions() as session:
+        due = Market(
+            title="Due", closes_at=datetime.now(UTC) + timedelta(seconds=1), created_by=root.id
+        )
+        session.add(due)
+        await session.commit()
+    async with serve(create_app(settings, connections)):
+        deadline = asyncio.get_running_loop().time() + 10
+        status = "OPEN"
+        while status == "OPEN" and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.2)
+            async with connections.sessions() as session:
+                status = (await session.get(Market, due.id, populate_existing=True)).status  # type: ignore[union-attr]
+    assert status == "CLOSED"
