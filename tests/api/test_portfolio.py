@@ -249,7 +249,7 @@ async def _reserve_cash(session: AsyncSession, user: int, cents: int, order: int
     )
 
 
-async def _trade_a_little(connections: Connections, ada: Member, bob: Member) -> Book:
+async def trade_a_little(connections: Connections, ada: Member, bob: Member) -> Book:
     """ada and bob mint pairs in two markets; each also has an order resting or cancelled."""
     async with connections.sessions() as session:
         markets = []
@@ -309,7 +309,7 @@ async def test_a_trader_reads_their_positions(
 ) -> None:
     ada = await member(connections, "ada")
     bob = await member(connections, "bob")
-    book = await _trade_a_little(connections, ada, bob)
+    book = await trade_a_little(connections, ada, bob)
 
     mine = (await gql(http, POSITIONS, headers=ada.headers))["positions"]
 
@@ -356,7 +356,7 @@ async def test_a_trader_reads_their_orders(
 ) -> None:
     ada = await member(connections, "ada")
     bob = await member(connections, "bob")
-    book = await _trade_a_little(connections, ada, bob)
+    book = await trade_a_little(connections, ada, bob)
     o = book.orders
 
     everything = (await gql(http, ORDERS, {"first": 10}, ada.headers))["orders"]
@@ -415,7 +415,7 @@ async def test_a_trader_reads_their_trades_from_their_own_side(
 ) -> None:
     ada = await member(connections, "ada")
     bob = await member(connections, "bob")
-    book = await _trade_a_little(connections, ada, bob)
+    book = await trade_a_little(connections, ada, bob)
 
     def seen(found: dict[str, Any]) -> list[tuple[Any, ...]]:
         return [
@@ -458,7 +458,7 @@ async def test_pages_of_orders_and_trades_walk_without_gaps(
 ) -> None:
     ada = await member(connections, "ada")
     bob = await member(connections, "bob")
-    await _trade_a_little(connections, ada, bob)
+    await trade_a_little(connections, ada, bob)
 
     for document, name, total in ((ORDERS, "orders", 4), (TRADES, "trades", 2)):
         whole = (await gql(http, document, {"first": 100}, ada.headers))[name]
@@ -481,7 +481,7 @@ async def test_another_user_sees_nothing_and_their_orders_are_not_found(
     ada = await member(connections, "ada")
     bob = await member(connections, "bob")
     cy = await member(connections, "cy")
-    book = await _trade_a_little(connections, ada, bob)
+    book = await trade_a_little(connections, ada, bob)
 
     assert (await gql(http, POSITIONS, headers=cy.headers))["positions"] == {
         "__typename": "PositionList",
@@ -534,7 +534,7 @@ async def test_anonymous_callers_are_not_authenticated(
 ) -> None:
     ada = await member(connections, "ada")
     bob = await member(connections, "bob")
-    await _trade_a_little(connections, ada, bob)
+    await trade_a_little(connections, ada, bob)
     for headers in (None, {"Authorization": "Bearer tampered.token.here"}):
         refused = (await gql(http, document, variables, headers))[name]
         assert (refused["__typename"], refused["code"]) == (
@@ -548,7 +548,7 @@ async def test_api_keys_need_the_read_scope(
 ) -> None:
     ada = await member(connections, "ada")
     bob = await member(connections, "bob")
-    await _trade_a_little(connections, ada, bob)
+    await trade_a_little(connections, ada, bob)
     async with connections.sessions() as session:
         for secret, scopes in (("pk_reader", [ApiScope.READ]), ("pk_trader", [ApiScope.TRADE])):
             await create_api_key(session, ada.id, secret, secret[:6], digest(secret), scopes)
