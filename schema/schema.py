@@ -1,5 +1,6 @@
 import strawberry
 from strawberry.extensions import (
+    AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -21,6 +22,12 @@ from schema.types import ServerInfo
 MAX_DEPTH = 10
 MAX_TOKENS = 2_000
 MAX_ALIASES = 20
+# Made once: the validation cache is keyed by the rule classes, and each limiter instance
+# makes classes of its own.
+LIMIT_RULES = [
+    *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
+    *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
+]
 
 
 @strawberry.type(description="Everything that can be read.")
@@ -42,8 +49,7 @@ schema = strawberry.Schema(
     extensions=[
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: ParserCache(maxsize=1024),
-        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: AddValidationRules(LIMIT_RULES),
         lambda: ValidationCache(maxsize=1024),
         MaskUnexpectedErrors,
     ],
