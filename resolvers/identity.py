@@ -171,7 +171,7 @@ async def create_api_key(info: Info[Context, None], input: CreateApiKeyInput) ->
             input.name.strip(),
             secret[:12],
             digest(secret),
-            [ScopeRow(s.value) for s in input.scopes],
+            [ScopeRow(s.name) for s in input.scopes],
         )
         await session.commit()
     return ApiKeyCreated(api_key=ApiKey.from_model(key), secret=secret)

@@ -18,18 +18,36 @@ def _parse_cents(value: object) -> int:
 
 @strawberry.enum(description="Machine-readable reason of an expected failure.")
 class ErrorCode(Enum):
-    INVALID_INPUT = "INVALID_INPUT"
-    NOT_AUTHENTICATED = "NOT_AUTHENTICATED"
-    FORBIDDEN = "FORBIDDEN"
-    NOT_FOUND = "NOT_FOUND"
-    CONFLICT = "CONFLICT"
-    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
-    INVALID_TOKEN = "INVALID_TOKEN"
-    INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS"
-    LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
-    RATE_LIMITED = "RATE_LIMITED"
-    MARKET_CLOSED = "MARKET_CLOSED"
-    INVALID_STATE = "INVALID_STATE"
+    INVALID_INPUT = strawberry.enum_value(
+        "INVALID_INPUT", description="An input value is out of range, malformed or too long."
+    )
+    NOT_AUTHENTICATED = strawberry.enum_value(
+        "NOT_AUTHENTICATED", description="No (valid) credentials were sent."
+    )
+    FORBIDDEN = strawberry.enum_value("FORBIDDEN", description="The caller may not do this.")
+    NOT_FOUND = strawberry.enum_value(
+        "NOT_FOUND", description="Nothing the caller may see has this id."
+    )
+    CONFLICT = strawberry.enum_value("CONFLICT", description="It conflicts with existing data.")
+    INVALID_CREDENTIALS = strawberry.enum_value(
+        "INVALID_CREDENTIALS", description="Wrong email or password."
+    )
+    INVALID_TOKEN = strawberry.enum_value(
+        "INVALID_TOKEN", description="The token is unknown, expired, revoked or tampered with."
+    )
+    INSUFFICIENT_FUNDS = strawberry.enum_value(
+        "INSUFFICIENT_FUNDS", description="Not enough available cash or shares."
+    )
+    LIMIT_EXCEEDED = strawberry.enum_value(
+        "LIMIT_EXCEEDED", description="A platform limit was reached."
+    )
+    RATE_LIMITED = strawberry.enum_value("RATE_LIMITED", description="Too many requests.")
+    MARKET_CLOSED = strawberry.enum_value(
+        "MARKET_CLOSED", description="The market does not trade now."
+    )
+    INVALID_STATE = strawberry.enum_value(
+        "INVALID_STATE", description="The object's state does not allow it."
+    )
 
 
 @strawberry.interface(description="An expected failure, returned as a member of a result union.")
@@ -43,18 +61,27 @@ class Error:
 
 @strawberry.type(description="An input value is out of range, malformed or too long.")
 class InvalidInput(Error):
-    code: ErrorCode = ErrorCode.INVALID_INPUT
+    code: ErrorCode = strawberry.field(
+        default=ErrorCode.INVALID_INPUT, description="Machine-readable reason."
+    )
 
 
 @strawberry.type(description="The operation needs a signed-in user (or an API key).")
 class NotAuthenticated(Error):
-    code: ErrorCode = ErrorCode.NOT_AUTHENTICATED
-    message: str = "Sign in, or send an API key, to do this."
+    code: ErrorCode = strawberry.field(
+        default=ErrorCode.NOT_AUTHENTICATED, description="Machine-readable reason."
+    )
+    message: str = strawberry.field(
+        default="Sign in, or send an API key, to do this.",
+        description="Human-readable explanation.",
+    )
 
 
 @strawberry.type(description="The caller is known but may not do this.")
 class Forbidden(Error):
-    code: ErrorCode = ErrorCode.FORBIDDEN
+    code: ErrorCode = strawberry.field(
+        default=ErrorCode.FORBIDDEN, description="Machine-readable reason."
+    )
 
 
 @strawberry.type(
@@ -62,37 +89,49 @@ class Forbidden(Error):
     " objects are reported exactly like missing ones)."
 )
 class NotFound(Error):
-    code: ErrorCode = ErrorCode.NOT_FOUND
+    code: ErrorCode = strawberry.field(
+        default=ErrorCode.NOT_FOUND, description="Machine-readable reason."
+    )
 
 
 @strawberry.type(description="The operation conflicts with existing data.")
 class Conflict(Error):
-    code: ErrorCode = ErrorCode.CONFLICT
+    code: ErrorCode = strawberry.field(
+        default=ErrorCode.CONFLICT, description="Machine-readable reason."
+    )
 
 
 @strawberry.type(description="Not enough available cash (or shares) for the operation.")
 class InsufficientFunds(Error):
-    code: ErrorCode = ErrorCode.INSUFFICIENT_FUNDS
+    code: ErrorCode = strawberry.field(
+        default=ErrorCode.INSUFFICIENT_FUNDS, description="Machine-readable reason."
+    )
     available: int = strawberry.field(description="What is available, in cents or shares.")
     required: int = strawberry.field(description="What the operation needs.")
 
 
 @strawberry.type(description="A limit of the platform was reached (daily faucet cap, sizes).")
 class LimitExceeded(Error):
-    code: ErrorCode = ErrorCode.LIMIT_EXCEEDED
+    code: ErrorCode = strawberry.field(
+        default=ErrorCode.LIMIT_EXCEEDED, description="Machine-readable reason."
+    )
     limit: int = strawberry.field(description="The limit that applies.")
     remaining: int = strawberry.field(description="What is still allowed now.")
 
 
 @strawberry.type(description="Too many requests; retry after the given time.")
 class RateLimited(Error):
-    code: ErrorCode = ErrorCode.RATE_LIMITED
+    code: ErrorCode = strawberry.field(
+        default=ErrorCode.RATE_LIMITED, description="Machine-readable reason."
+    )
     retry_after_seconds: float = strawberry.field(description="When a retry will be accepted.")
 
 
 @strawberry.type(description="The object is not in a state that allows this operation.")
 class InvalidState(Error):
-    code: ErrorCode = ErrorCode.INVALID_STATE
+    code: ErrorCode = strawberry.field(
+        default=ErrorCode.INVALID_STATE, description="Machine-readable reason."
+    )
 
 
 @strawberry.type(description="Relay page information.")
@@ -103,13 +142,19 @@ class PageInfo:
 
 @strawberry.type(description="The email or password is wrong (which one is not told).")
 class InvalidCredentials(Error):
-    code: ErrorCode = ErrorCode.INVALID_CREDENTIALS
-    message: str = "The email or password is wrong."
+    code: ErrorCode = strawberry.field(
+        default=ErrorCode.INVALID_CREDENTIALS, description="Machine-readable reason."
+    )
+    message: str = strawberry.field(
+        default="The email or password is wrong.", description="Human-readable explanation."
+    )
 
 
 @strawberry.type(description="The token is unknown, expired, revoked or tampered with.")
 class InvalidToken(Error):
-    code: ErrorCode = ErrorCode.INVALID_TOKEN
+    code: ErrorCode = strawberry.field(
+        default=ErrorCode.INVALID_TOKEN, description="Machine-readable reason."
+    )
 
 
 Cents = NewType("Cents", int)

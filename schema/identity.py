@@ -21,14 +21,16 @@ from schema.common import (
 
 @strawberry.enum(description="What a user may do on the platform.")
 class Role(Enum):
-    USER = "USER"
-    ADMIN = "ADMIN"
+    USER = strawberry.enum_value("USER", description="Trades and holds an account.")
+    ADMIN = strawberry.enum_value(
+        "ADMIN", description="Also creates, halts and resolves markets and credits accounts."
+    )
 
 
 @strawberry.enum(description="What an API key may do: READ queries, TRADE orders.")
 class ApiScope(Enum):
-    READ = "READ"
-    TRADE = "TRADE"
+    READ = strawberry.enum_value("READ", description="Queries.")
+    TRADE = strawberry.enum_value("TRADE", description="Order entry (and queries need READ).")
 
 
 @strawberry.type(description="A person with an account on the exchange (seen by themselves).")
@@ -126,20 +128,35 @@ class CreateApiKeyInput:
     scopes: list[ApiScope] = strawberry.field(description="At least one scope.")
 
 
-SignUpResult = Annotated[AuthPayload | InvalidInput | Conflict, strawberry.union("SignUpResult")]
-LogInResult = Annotated[
-    AuthPayload | InvalidCredentials | InvalidInput, strawberry.union("LogInResult")
+SignUpResult = Annotated[
+    AuthPayload | InvalidInput | Conflict,
+    strawberry.union("SignUpResult", description="The new account's tokens, or why not."),
 ]
-RefreshTokenResult = Annotated[AuthPayload | InvalidToken, strawberry.union("RefreshTokenResult")]
-LogOutResult = Annotated[LoggedOut | InvalidToken, strawberry.union("LogOutResult")]
-MeResult = Annotated[User | NotAuthenticated | Forbidden, strawberry.union("MeResult")]
+LogInResult = Annotated[
+    AuthPayload | InvalidCredentials | InvalidInput,
+    strawberry.union("LogInResult", description="Tokens, or why not."),
+]
+RefreshTokenResult = Annotated[
+    AuthPayload | InvalidToken,
+    strawberry.union("RefreshTokenResult", description="New tokens, or why not."),
+]
+LogOutResult = Annotated[
+    LoggedOut | InvalidToken,
+    strawberry.union("LogOutResult", description="Logged out, or why not."),
+]
+MeResult = Annotated[
+    User | NotAuthenticated | Forbidden,
+    strawberry.union("MeResult", description="The signed-in user, or why not."),
+]
 CreateApiKeyResult = Annotated[
     ApiKeyCreated | InvalidInput | NotAuthenticated | Forbidden,
-    strawberry.union("CreateApiKeyResult"),
+    strawberry.union("CreateApiKeyResult", description="The new key and its secret, or why not."),
 ]
 ApiKeysResult = Annotated[
-    ApiKeyList | NotAuthenticated | Forbidden, strawberry.union("ApiKeysResult")
+    ApiKeyList | NotAuthenticated | Forbidden,
+    strawberry.union("ApiKeysResult", description="The caller's keys, or why not."),
 ]
 RevokeApiKeyResult = Annotated[
-    ApiKeyRevoked | NotFound | NotAuthenticated | Forbidden, strawberry.union("RevokeApiKeyResult")
+    ApiKeyRevoked | NotFound | NotAuthenticated | Forbidden,
+    strawberry.union("RevokeApiKeyResult", description="The revoked key, or why not."),
 ]

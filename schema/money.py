@@ -35,26 +35,26 @@ class Account:
 
 @strawberry.enum(description="What a ledger entry moves.")
 class Asset(Enum):
-    CASH = "CASH"
-    YES = "YES"
-    NO = "NO"
+    CASH = strawberry.enum_value("CASH", description="Cents.")
+    YES = strawberry.enum_value("YES", description="YES shares of a market.")
+    NO = strawberry.enum_value("NO", description="NO shares of a market.")
 
 
 @strawberry.enum(description="Which of the user's balances a ledger entry changes.")
 class Bucket(Enum):
-    AVAILABLE = "AVAILABLE"
-    RESERVED = "RESERVED"
+    AVAILABLE = strawberry.enum_value("AVAILABLE", description="Free to use.")
+    RESERVED = strawberry.enum_value("RESERVED", description="Held by open orders.")
 
 
 @strawberry.enum(description="Why an entry was written.")
 class EntryKind(Enum):
-    DEPOSIT = "DEPOSIT"
-    WITHDRAWAL = "WITHDRAWAL"
-    CREDIT = "CREDIT"
-    RESERVE = "RESERVE"
-    RELEASE = "RELEASE"
-    TRADE = "TRADE"
-    PAYOUT = "PAYOUT"
+    DEPOSIT = strawberry.enum_value("DEPOSIT", description="Cash brought in (faucet).")
+    WITHDRAWAL = strawberry.enum_value("WITHDRAWAL", description="Cash taken out.")
+    CREDIT = strawberry.enum_value("CREDIT", description="Cash added by an administrator.")
+    RESERVE = strawberry.enum_value("RESERVE", description="Held for an order.")
+    RELEASE = strawberry.enum_value("RELEASE", description="Freed from an order.")
+    TRADE = strawberry.enum_value("TRADE", description="Moved by a fill.")
+    PAYOUT = strawberry.enum_value("PAYOUT", description="Paid at resolution.")
 
 
 @strawberry.type(description="One movement of the user's cash or shares (one leg of a journal).")
@@ -144,20 +144,27 @@ class AuditReport:
         )
 
 
-AccountResult = Annotated[Account | NotAuthenticated | Forbidden, strawberry.union("AccountResult")]
+AccountResult = Annotated[
+    Account | NotAuthenticated | Forbidden,
+    strawberry.union("AccountResult", description="The balances, or why not."),
+]
 LedgerResult = Annotated[
-    LedgerConnection | InvalidInput | NotAuthenticated | Forbidden, strawberry.union("LedgerResult")
+    LedgerConnection | InvalidInput | NotAuthenticated | Forbidden,
+    strawberry.union("LedgerResult", description="A page of the ledger, or why not."),
 ]
 DepositResult = Annotated[
     Deposited | InvalidInput | LimitExceeded | NotAuthenticated | Forbidden,
-    strawberry.union("DepositResult"),
+    strawberry.union("DepositResult", description="The deposit, or why not."),
 ]
 CreditAccountResult = Annotated[
     Credited | InvalidInput | NotFound | NotAuthenticated | Forbidden,
-    strawberry.union("CreditAccountResult"),
+    strawberry.union("CreditAccountResult", description="The credit, or why not."),
 ]
 WithdrawResult = Annotated[
     Withdrawn | InvalidInput | InsufficientFunds | NotAuthenticated | Forbidden,
-    strawberry.union("WithdrawResult"),
+    strawberry.union("WithdrawResult", description="The withdrawal, or why not."),
 ]
-AuditResult = Annotated[AuditReport | NotAuthenticated | Forbidden, strawberry.union("AuditResult")]
+AuditResult = Annotated[
+    AuditReport | NotAuthenticated | Forbidden,
+    strawberry.union("AuditResult", description="The audit, or why not."),
+]

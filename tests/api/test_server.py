@@ -2,11 +2,15 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 
 from db.enums import Role
 from db.models import Market
+from db.session import make_engine, make_sessionmaker
 from schema.app import create_app
 from schema.export import SCHEMA_FILE, sdl
+from schema.schema import schema
+from servers.process import free_port
 from settings import Settings
 from tests.api.factories import member
 from tests.api.server import serve
@@ -86,3 +90,55 @@ async def test_the_app_closes_due_markets_in_the_background(
             async with connections.sessions() as session:
                 status = (await session.get(Market, due.id, populate_existing=True)).status  # type: ignore[union-attr]
     assert status == "CLOSED"
+
+
+async def test_unexpected_errors_are_masked_with_a_request_id_in_the_log(
+    settings: Settings, connections: Connections, caplog: pytest.LogCaptureFixture
+) -> None:
+    ada = await member(connections, "ada")
+    # the database goes away: every query that needs it fails unexpectedly
+    broken = settings.model_copy(
+        update={"database_url": f"postgresql://postgres@127.0.0.1:{free_port()}/gone"}
+    )
+    engine = make_engine(broken.database_url)
+    down = Connections(
+        broken, engine, make_sessionmaker(engine), connections.redis, connections.producer
+    )
+    try:
+        async with (
+            serve(create_app(broken, down, background=False)) as url,
+            httpx.AsyncClient(base_url=url) as client,
+        ):
+            body = (
+                await client.post(
+                    "/graphql",
+                    json={"query": "{ account { __typename } }"},
+                    headers=ada.headers,
+                )
+            ).json()
+    finally:
+        await engine.dispose()
+    error = body["errors"][0]
+    request_id = error["extensions"]["requestId"]
+    assert error["message"] == f"Unexpected error (request id {request_id})."
+    assert error["extensions"]["code"] == "INTERNAL"
+    assert "postgres" not in str(body).lower()  # nothing of the cause reaches the client
+    logged = [r for r in caplog.records if request_id in r.getMessage()]
+    assert logged
+    assert logged[0].exc_info is not None  # the trace is in the log
+
+
+def test_every_type_field_and_argument_is_described() -> None:
+    undocumented = []
+    for name, graphql_type in schema._schema.type_map.items():
+        if name.startswith("__") or name in {"String", "Int", "Float", "Boolean", "ID"}:
+            continue
+        if not graphql_type.description:
+            undocumented.append(name)
+        for field_name, field in getattr(graphql_type, "fields", {}).items():
+            if not field.description:
+                undocumented.append(f"{name}.{field_name}")
+        for value_name, value in getattr(graphql_type, "values", {}).items():
+            if not value.description and name not in {"ErrorCode"}:
+                undocumented.append(f"{name}.{value_name}")
+    assert undocumented == []
