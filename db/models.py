@@ -181,7 +181,10 @@ class Order(SQLModel, table=True):
         one_of("stp", SelfTradePrevention),
         UniqueConstraint("user_id", "client_order_id", name="orders_client_order_id_per_user"),
         CheckConstraint("price IS NULL OR price BETWEEN 1 AND 99", name="price_in_range"),
-        CheckConstraint("(kind = 'LIMIT') = (price IS NOT NULL)", name="limit_orders_have_price"),
+        CheckConstraint(
+            "(kind = 'MARKET' AND side = 'BUY') = (budget IS NOT NULL)",
+            name="market_buys_have_budget",
+        ),
         CheckConstraint("quantity > 0", name="quantity_positive"),
         CheckConstraint("filled >= 0 AND filled <= quantity", name="filled_within_quantity"),
         CheckConstraint("reserved_cash >= 0", name="reserved_cash_nonnegative"),
@@ -209,7 +212,7 @@ class Order(SQLModel, table=True):
     time_in_force: TimeInForce = Field(default=TimeInForce.GTC, sa_type=Text)
     post_only: bool = False
     stp: SelfTradePrevention = Field(default=SelfTradePrevention.CANCEL_RESTING, sa_type=Text)
-    price: int | None = Field(default=None, description="cents of the order's own outcome")
+    price: int = Field(description="own-outcome cents: the limit, or a MARKET order's worst price")
     quantity: int = Field(sa_type=BigInteger, description="shares; for market buys the cap")
     budget: int | None = Field(default=None, sa_type=BigInteger, description="market buys, cents")
     filled: int = cents()
@@ -218,6 +221,9 @@ class Order(SQLModel, table=True):
     reserved_shares: int = cents()
     status: OrderStatus = Field(default=OrderStatus.PENDING, sa_type=Text)
     reason: str | None = Field(default=None, sa_type=Text, description="why cancelled/rejected")
+    queue_seq: int | None = Field(
+        default=None, sa_type=BigInteger, description="market seq at which it joined its queue"
+    )
     expires_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     created_at: datetime = timestamp_now()
     updated_at: datetime = timestamp_now()

@@ -168,7 +168,7 @@ async def test_the_database_guards_money_columns(
         ("'BUY', 'YES', 'LIMIT', 100, 10", "price_in_range"),
         ("'BUY', 'YES', 'LIMIT', 50, 0", "quantity_positive"),
         ("'BUY', 'MAYBE', 'LIMIT', 50, 1", "outcome_valid"),
-        ("'BUY', 'YES', 'MARKET', 50, 1", "limit_orders_have_price"),
+        ("'BUY', 'YES', 'MARKET', 50, 1", "market_buys_have_budget"),
     ],
 )
 async def test_the_database_guards_orders(

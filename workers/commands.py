@@ -1,0 +1,111 @@
+"""Commands for a market's matcher, as they travel on the Kafka topic `orders` (key: the
+market id, so one market's commands keep their order), and the channel on which the matcher
+says which commands it has applied.
+
+Each command has the id of its row in the `commands` table: the matcher's applied-ids
+bitmap holds these ids, so a command delivered twice is applied once. Enum fields carry the
+engine's integer values (engine.Side, engine.Outcome, engine.OrderKind, engine.Stp).
+"""
+
+from dataclasses import astuple, dataclass
+from typing import ClassVar
+
+import orjson
+
+# After each committed batch the matcher publishes, on this Redis channel, the JSON list of
+# the command ids it applied (or skipped as already applied).
+RESULTS_CHANNEL = "command-results"
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    tag: ClassVar[str] = "place"
+    command_id: int
+    market_id: int
+    order_id: int
+    user_id: int
+    side: int
+    outcome: int
+    price: int  # own-outcome cents; the worst price of a MARKET order
+    qty: int
+    kind: int
+    expires_at: int | None  # epoch milliseconds, GTD only
+    budget: int | None  # cents, MARKET buys only
+    stp: int
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    tag: ClassVar[str] = "cancel"
+    command_id: int
+    market_id: int
+    order_id: int
+    user_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Amend:
+    tag: ClassVar[str] = "amend"
+    command_id: int
+    market_id: int
+    order_id: int
+    user_id: int
+    new_price: int | None
+    new_qty: int | None  # the new total size, filled shares included
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAll:
+    tag: ClassVar[str] = "cancel_all"
+    command_id: int
+    market_id: int
+    user_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Halt:
+    tag: ClassVar[str] = "halt"
+    command_id: int
+    market_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    tag: ClassVar[str] = "resume"
+    command_id: int
+    market_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    tag: ClassVar[str] = "close"
+    command_id: int
+    market_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Resolve:
+    tag: ClassVar[str] = "resolve"
+    command_id: int
+    market_id: int
+    outcome: str  # "YES", "NO" or "VOID"
+
+
+Command = Place | Cancel | Amend | CancelAll | Halt | Resume | Close | Resolve
+_KINDS: dict[str, type[Command]] = {
+    kind.tag: kind for kind in (Place, Cancel, Amend, CancelAll, Halt, Resume, Close, Resolve)
+}
+
+
+def encode(command: Command) -> bytes:
+    return orjson.dumps([command.tag, *astuple(command)])
+
+
+def decode(data: bytes) -> Command:
+    tag, *fields = orjson.loads(data)
+    return _KINDS[tag](*fields)
+
+
+def key(market_id: int) -> bytes:
+    """The Kafka key: all of a market's commands land on one partition, in order."""
+    return str(market_id).encode()
