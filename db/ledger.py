@@ -85,3 +85,53 @@ async def entries_of_user(
         query = query.where(col(LedgerEntry.id) < before_id)
     rows = await session.scalars(query.order_by(col(LedgerEntry.id).desc()).limit(limit))
     return list(rows)
+
+
+async def post_journals(session: AsyncSession, journals: list[tuple[EntryKind, list[Leg]]]) -> None:
+    """Many journals in one statement (the matcher's batches); each must balance."""
+    if not journals:
+        return
+    for _, legs in journals:
+        totals: dict[Asset, int] = {}
+        for leg in legs:
+            if leg.amount == 0:
+                raise UnbalancedJournal("a ledger leg cannot move zero")
+            totals[leg.asset] = totals.get(leg.asset, 0) + leg.amount
+        if any(totals.values()):
+            raise UnbalancedJournal(f"journal does not balance: {totals}")
+    ids = (
+        (
+            await session.execute(
+                text("SELECT nextval('ledger_journal_seq') FROM generate_series(1, :n)"),
+                {"n": len(journals)},
+            )
+        )
+        .scalars()
+        .all()
+    )
+    rows = [
+        {
+            "journal_id": journal_id,
+            "kind": kind.value,
+            "asset": leg.asset.value,
+            "account": leg.account.value,
+            "user_id": leg.user_id,
+            "market_id": leg.market_id,
+            "order_id": leg.order_id,
+            "trade_id": leg.trade_id,
+            "amount": leg.amount,
+        }
+        for journal_id, (kind, legs) in zip(ids, journals, strict=True)
+        for leg in legs
+    ]
+    await session.execute(
+        text(
+            "INSERT INTO ledger_entries (journal_id, kind, asset, account, user_id, market_id,"
+            " order_id, trade_id, amount)"
+            " SELECT e.journal_id, e.kind, e.asset, e.account, e.user_id, e.market_id,"
+            " e.order_id, e.trade_id, e.amount FROM jsonb_to_recordset(CAST(:rows AS jsonb))"
+            " AS e(journal_id bigint, kind text, asset text, account text, user_id bigint,"
+            " market_id bigint, order_id bigint, trade_id bigint, amount bigint)"
+        ),
+        {"rows": orjson.dumps(rows).decode()},
+    )
