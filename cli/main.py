@@ -20,6 +20,7 @@ from servers import EmbeddedStack, ServerError
 from settings import Settings, load_settings
 from workers.connections import open_connections
 from workers.kafka import ensure_topics
+from workers.matcher import run_matcher
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -97,9 +98,14 @@ async def _run_api(settings: Settings, began: float, *, seed: bool, everything: 
                 created = await seed_demo_markets(session)
             if created:
                 console.print(f"  {created} demo markets created")
+        stop = asyncio.Event()
+        matcher: asyncio.Task[None] | None = None
         if everything:
-            for role in ("matcher", "sink"):
-                console.print(f"  [yellow]{role}: {_NOT_YET[role]}[/yellow]")
+            matched = asyncio.Event()
+            matcher = asyncio.create_task(run_matcher(connections, stop, matched), name="matcher")
+            await asyncio.wait_for(matched.wait(), timeout=60)
+            console.print("  matcher consuming")
+            console.print(f"  [yellow]sink: {_NOT_YET['sink']}[/yellow]")
         config = uvicorn.Config(
             create_app(settings, connections),
             host=settings.api_host,
@@ -118,22 +124,47 @@ async def _run_api(settings: Settings, began: float, *, seed: bool, everything: 
             console.print(f"  GraphiQL  {base}/graphql")
             console.print(f"  health    {base}/healthz   readiness {base}/readyz")
             console.print("  Ctrl-C stops everything")
-        await serving
+        try:
+            await serving
+        finally:
+            stop.set()
+            if matcher is not None:
+                await matcher
         if not server.started:
             raise SystemExit(f"the API could not serve on {settings.api_host}:{settings.api_port}")
 
 
 _NOT_YET = {
-    "matcher": "not built yet (issue 6): orders are not matched",
     "sink": "not built yet (issue 6): no analytics are written to ClickHouse",
 }
 
 
 @cli.command()
 def matcher() -> None:
-    """The matching worker (not built yet: exits with an error)."""
-    console.print(f"[red]matcher: {_NOT_YET['matcher']}[/red]")
-    sys.exit(2)
+    """The matching worker: consumes `orders`, settles in Postgres, publishes books."""
+    settings = _settings()
+    console.print("[bold]predmarket matcher[/bold] starting")
+    with servers(settings) as filled:
+        migrations.upgrade(filled.database_url)
+        asyncio.run(_run_matcher(filled))
+
+
+async def _run_matcher(settings: Settings) -> None:
+    await ensure_topics(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with open_connections(settings) as connections:
+        ready = asyncio.Event()
+        task = asyncio.create_task(run_matcher(connections, stop, ready))
+        waiting = asyncio.create_task(ready.wait())
+        await asyncio.wait({task, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        if ready.is_set():
+            console.print("  matcher consuming; Ctrl-C stops it")
+        await task
+    console.print("matcher stopped")
 
 
 @cli.command()

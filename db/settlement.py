@@ -122,8 +122,12 @@ class Settlement:
         market_id: int,
         orders: dict[int, OrderState],
         positions: dict[tuple[int, str], PositionState],
+        amends: dict[int, int] | None = None,
     ) -> None:
         self.market_id = market_id
+        # order id -> id of its latest AMEND command not yet applied: the API reserved for
+        # it already, so that reservation stays until the amend itself is applied
+        self.amends = amends or {}
         self.orders = orders
         self.positions = positions
         self.cash: dict[int, list[int]] = defaultdict(lambda: [0, 0])  # available, reserved
@@ -136,9 +140,9 @@ class Settlement:
 
     # ---------------------------------------------------------------- folding events
 
-    def apply(self, events: list[Event]) -> None:
-        """The events of one command, in order; then release what touched orders no
-        longer need to hold."""
+    def apply(self, events: list[Event], command_id: int = 0) -> None:
+        """The events of one command (0: a timer, like expiry), in order; then release what
+        touched orders no longer need to hold."""
         for event in events:
             kind = event[0]
             self.effects.last_seq = max(self.effects.last_seq, event[1])
@@ -165,7 +169,10 @@ class Settlement:
             elif kind == EventType.REJECTED and event[2]:
                 self._rejected(event[2], RejectReason(event[3]))
         for order_id in self.touched:
-            self._release_excess(self.orders[order_id])
+            order = self.orders[order_id]
+            if self.amends.get(order_id, 0) > command_id and order.status not in _TERMINAL:
+                continue  # an amend of it is still coming
+            self._release_excess(order)
         self.touched.clear()
 
     def _order(self, order_id: int) -> OrderState:
@@ -542,7 +549,17 @@ async def load(
         )
         for user, outcome, available, reserved, cost, realized in rows:
             positions[(user, outcome)] = PositionState(available, reserved, cost, realized)
-    return Settlement(market_id, orders, positions)
+    amends: dict[int, int] = {}
+    if orders:
+        rows = await session.execute(
+            text(
+                "SELECT order_id, max(id) FROM commands WHERE kind = 'AMEND'"
+                " AND applied_at IS NULL AND order_id = ANY(:ids) GROUP BY order_id"
+            ),
+            {"ids": sorted(orders)},
+        )
+        amends = {int(order_id): int(latest) for order_id, latest in rows}
+    return Settlement(market_id, orders, positions, amends)
 
 
 def touched_by(events: list[Event]) -> tuple[set[int], set[int]]:

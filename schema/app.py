@@ -25,6 +25,7 @@ from settings import Settings
 from workers.closer import run_closer
 from workers.connections import Connections, open_connections
 from workers.ratelimit import RateLimiter
+from workers.results import ResultWaiter
 
 FRONTEND = Path(__file__).resolve().parent.parent / "frontend" / "public"
 
@@ -87,6 +88,7 @@ class GraphQLApp(GraphQL[Context, None]):
             viewer=auth.viewer,
             auth_problem=auth.problem,
             loaders=Loaders(connections.sessions),
+            results=self.holder.results,
         )
 
     def encode_json(self, data: object) -> bytes:
@@ -127,6 +129,7 @@ class ConnectionsHolder:
     def __init__(self, connections: Connections | None = None) -> None:
         self.connections = connections
         self._limiter: RateLimiter | None = None
+        self.results: ResultWaiter | None = None
 
     def get(self) -> Connections:
         if self.connections is None:
@@ -136,6 +139,7 @@ class ConnectionsHolder:
     def forget(self) -> None:
         self.connections = None
         self._limiter = None
+        self.results = None
 
     def limiter(self) -> RateLimiter:
         connections = self.get()
@@ -160,6 +164,9 @@ def create_app(
             if holder.connections is None:
                 holder.connections = await stack.enter_async_context(open_connections(settings))
                 stack.callback(holder.forget)
+            holder.results = ResultWaiter(holder.get().redis)
+            await holder.results.start()
+            stack.push_async_callback(holder.results.stop)
             if background:
                 stop = asyncio.Event()
                 closer = asyncio.create_task(

@@ -8,6 +8,7 @@ from starlette.websockets import WebSocket
 from auth.viewer import Viewer
 from schema.loaders import Loaders
 from workers.connections import Connections
+from workers.results import ResultWaiter
 
 
 @dataclass(slots=True)
@@ -20,4 +21,5 @@ class Context:
     viewer: Viewer | None
     auth_problem: str | None
     loaders: Loaders
+    results: ResultWaiter | None = None  # the matcher's answers, when the app listens
     now: datetime = field(default_factory=lambda: datetime.now(UTC))

@@ -20,8 +20,48 @@ from schema.common import (
     PageInfo,
 )
 from schema.context import Context
+from workers.books import MarketStats
 
-LIVE_DATA = "Filled by the matcher (order pipeline issue); null until then."
+LIVE_DATA = "From the matcher's latest published book (null before its first)."
+
+
+async def market_stats(info: Info[Context, None], market_id: int) -> MarketStats | None:
+    """A market's live figures through the request's DataLoader (one Redis round trip per
+    batch of ids, however many markets and fields ask)."""
+    return await info.context.loaders.stats(info.context.connections.redis).load(market_id)
+
+
+class _Identified(Protocol):
+    id: strawberry.ID
+
+
+async def _stats_of(root: _Identified, info: Info[Context, None]) -> MarketStats | None:
+    return await market_stats(info, int(root.id))
+
+
+async def _last_price(root: _Identified, info: Info[Context, None]) -> int | None:
+    stats = await _stats_of(root, info)
+    return None if stats is None else stats.last
+
+
+async def _best_bid(root: _Identified, info: Info[Context, None]) -> int | None:
+    stats = await _stats_of(root, info)
+    return None if stats is None else stats.best_bid
+
+
+async def _best_ask(root: _Identified, info: Info[Context, None]) -> int | None:
+    stats = await _stats_of(root, info)
+    return None if stats is None else stats.best_ask
+
+
+async def _mid(root: _Identified, info: Info[Context, None]) -> float | None:
+    stats = await _stats_of(root, info)
+    return None if stats is None else stats.mid
+
+
+async def _volume(root: _Identified, info: Info[Context, None]) -> int | None:
+    stats = await _stats_of(root, info)
+    return None if stats is None else stats.volume
 
 
 @strawberry.enum(description="Where a market is in its life.")
@@ -80,20 +120,22 @@ class Market:
         description="Cents held by the market: 100 for every YES+NO pair outstanding."
     )
     last_price: int | None = strawberry.field(
-        default=None, description="Last traded YES price, cents. " + LIVE_DATA
+        resolver=_last_price,
+        description="Last traded YES price, cents; null before any trade. " + LIVE_DATA,
     )
     best_bid: int | None = strawberry.field(
-        default=None, description="Best YES bid, cents. " + LIVE_DATA
+        resolver=_best_bid, description="Highest YES bid, cents; null when none. " + LIVE_DATA
     )
     best_ask: int | None = strawberry.field(
-        default=None, description="Best YES ask, cents. " + LIVE_DATA
+        resolver=_best_ask, description="Lowest YES ask, cents; null when none. " + LIVE_DATA
     )
-    mid: int | None = strawberry.field(
-        default=None,
-        description="(bestBid + bestAsk) / 2 rounded down, cents. " + LIVE_DATA,
+    mid: float | None = strawberry.field(
+        resolver=_mid,
+        description="(bestBid + bestAsk) / 2 in YES cents, not rounded (so it may end in .5):"
+        " a display figure, not a price; null when either side is empty. " + LIVE_DATA,
     )
     volume: int | None = strawberry.field(
-        default=None, description="Shares traded in all. " + LIVE_DATA
+        resolver=_volume, description="Shares traded in all. " + LIVE_DATA
     )
 
     @classmethod

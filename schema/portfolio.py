@@ -16,7 +16,14 @@ from db import models
 from db.portfolio import ViewerTrade
 from schema.common import Cents, Forbidden, InvalidInput, NotAuthenticated, NotFound, PageInfo
 from schema.context import Context
-from schema.markets import LIVE_DATA, Market, Outcome, load_market, market_of, total_count
+from schema.markets import (
+    LIVE_DATA,
+    Market,
+    Outcome,
+    market_of,
+    market_stats,
+    total_count,
+)
 
 
 @strawberry.enum(description="Whether an order buys or sells shares of its outcome.")
@@ -226,10 +233,10 @@ class _Held(Protocol):
 
 
 async def _mark_value(root: _Held, info: Info[Context, None]) -> Cents | None:
-    last_yes_price = (await load_market(info, root.market_id)).last_price
-    if last_yes_price is None:
+    stats = await market_stats(info, root.market_id)
+    if stats is None or stats.last is None:
         return None
-    price = last_yes_price if root.outcome is Outcome.YES else 100 - last_yes_price
+    price = stats.last if root.outcome is Outcome.YES else 100 - stats.last
     return Cents(root.shares * price)
 
 
@@ -254,7 +261,8 @@ class Position:
     market: Market = strawberry.field(resolver=market_of, description="The market of the position.")
     mark_value: Cents | None = strawberry.field(
         resolver=_mark_value,
-        description="What the shares are worth at the market's last price, in cents. " + LIVE_DATA,
+        description="What the shares are worth at the market's last price, in cents: shares x"
+        " lastPrice for YES, shares x (100 - lastPrice) for NO. " + LIVE_DATA,
     )
     unrealized_pnl: Cents | None = strawberry.field(
         resolver=_unrealized_pnl, description="markValue - costBasis, in cents. " + LIVE_DATA

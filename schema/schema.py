@@ -9,9 +9,11 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 
+from resolvers.books import BookQuery
 from resolvers.identity import IdentityMutation, IdentityQuery
 from resolvers.markets import MarketMutation, MarketQuery
 from resolvers.money import MoneyMutation, MoneyQuery
+from resolvers.orders import OrderMutation
 from resolvers.portfolio import PortfolioQuery
 from resolvers.server import server_info
 from schema.common import CENTS_SCALAR, Cents
@@ -31,14 +33,14 @@ LIMIT_RULES = [
 
 
 @strawberry.type(description="Everything that can be read.")
-class Query(IdentityQuery, MoneyQuery, MarketQuery, PortfolioQuery):
+class Query(IdentityQuery, MoneyQuery, MarketQuery, BookQuery, PortfolioQuery):
     server_info: ServerInfo = strawberry.field(
         resolver=server_info, description="The server's version and clock; proves the chain."
     )
 
 
 @strawberry.type(description="Everything that changes something.")
-class Mutation(IdentityMutation, MoneyMutation, MarketMutation):
+class Mutation(IdentityMutation, MoneyMutation, MarketMutation, OrderMutation):
     pass
 
 

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
         default=50.0, gt=0, description="sustained GraphQL requests per user, key or address"
     )
     rate_limit_burst: int = Field(default=200, ge=1, description="requests allowed at once")
+    order_wait_ms: int = Field(
+        default=1000, ge=0, description="how long an order mutation waits for the matcher's result"
+    )
     embedded_durable: bool = Field(
         default=True, description="fsync in the embedded Postgres (tests turn it off for speed)"
     )

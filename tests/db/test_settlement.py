@@ -5,7 +5,6 @@ order ends. The conservation audit runs after every test (the `connections` fixt
 from dataclasses import dataclass, field
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import settlement
 from db.audit import run_audit
@@ -14,7 +13,7 @@ from db.ledger import Leg, post_journal
 from db.money import add_cash
 from engine import Book, OrderKind, Outcome, Side
 from engine.events import Event
-from tests.db.factories import make_market, make_user
+from tests.db.factories import insert_order, make_market, make_user
 from workers.connections import Connections
 
 SIDES = {"BUY": Side.BUY, "SELL": Side.SELL}
@@ -51,40 +50,10 @@ class Desk:
     ) -> tuple[int, list[Event]]:
         """Reserve and insert the order as the API does, then match and settle it."""
         user = self.users[name]
-        db_kind = "MARKET" if kind == OrderKind.MARKET else "LIMIT"
-        tif = {OrderKind.IOC: "IOC", OrderKind.FOK: "FOK", OrderKind.GTD: "GTD"}.get(kind, "GTC")
-        if db_kind == "MARKET":
-            tif = "IOC"
         async with self.connections.sessions() as session:
-            cash = (budget or price * qty) if side == "BUY" else 0
-            shares = qty if side == "SELL" else 0
-            order_id = (
-                await session.execute(
-                    text(
-                        "INSERT INTO orders (user_id, market_id, side, outcome, kind,"
-                        " time_in_force, post_only, stp, price, quantity, budget, reserved_cash,"
-                        " reserved_shares, status, expires_at) VALUES (:u, :m, :side, :outcome,"
-                        " :kind, :tif, :post, 'CANCEL_RESTING', :price, :qty, :budget, :cash,"
-                        " :shares, 'PENDING', CASE WHEN :tif = 'GTD' THEN now() END)"
-                        " RETURNING id"
-                    ),
-                    {
-                        "u": user,
-                        "m": self.market,
-                        "side": side,
-                        "outcome": outcome,
-                        "kind": db_kind,
-                        "tif": tif,
-                        "post": kind == OrderKind.POST_ONLY,
-                        "price": price,
-                        "qty": qty,
-                        "budget": budget,
-                        "cash": cash,
-                        "shares": shares,
-                    },
-                )
-            ).scalar_one()
-            await self._reserve(session, user, order_id, outcome, cash, shares)
+            order_id = await insert_order(
+                session, self.market, user, side, outcome, price, qty, kind, budget
+            )
             await session.commit()
         events = self.book.place(
             order_id,
@@ -99,38 +68,6 @@ class Desk:
         )
         await self.settle(events)
         return order_id, events
-
-    async def _reserve(
-        self, session: AsyncSession, user: int, order: int, outcome: str, cash: int, shares: int
-    ) -> None:
-        if cash:
-            await session.execute(
-                text(
-                    "UPDATE accounts SET cash_available = cash_available - :c,"
-                    " cash_reserved = cash_reserved + :c WHERE user_id = :u"
-                ),
-                {"c": cash, "u": user},
-            )
-            legs = [
-                Leg(LedgerAccount.USER_AVAILABLE, Asset.CASH, -cash, user, None, order),
-                Leg(LedgerAccount.USER_RESERVED, Asset.CASH, cash, user, None, order),
-            ]
-            await post_journal(session, EntryKind.RESERVE, legs)
-        if shares:
-            await session.execute(
-                text(
-                    "UPDATE positions SET shares_available = shares_available - :q,"
-                    " shares_reserved = shares_reserved + :q"
-                    " WHERE user_id = :u AND market_id = :m AND outcome = :o"
-                ),
-                {"q": shares, "u": user, "m": self.market, "o": outcome},
-            )
-            asset = Asset(outcome)
-            legs = [
-                Leg(LedgerAccount.USER_AVAILABLE, asset, -shares, user, self.market, order),
-                Leg(LedgerAccount.USER_RESERVED, asset, shares, user, self.market, order),
-            ]
-            await post_journal(session, EntryKind.RESERVE, legs)
 
     async def settle(self, events: list[Event]) -> settlement.BatchEffects:
         orders, users = settlement.touched_by(events)
@@ -354,3 +291,61 @@ async def test_self_trade_cancels_the_resting_order(connections: Connections) ->
     assert (await d.order(taker))[:2] == ("OPEN", 0)
     assert await d.position("ada", "YES") == (10, 0, 600, 0)
     assert await d.cash("ada") == (9_400 - 140, 140)
+
+
+async def test_a_pending_amend_keeps_what_the_api_reserved_for_it(
+    connections: Connections,
+) -> None:
+    d = await minted(connections)
+    buy, _ = await d.place("carl", "BUY", "YES", 50, 10)  # 500 held
+    carl = d.users["carl"]
+    async with connections.sessions() as session:  # the API's amend: price 55, 50 more held
+        await session.execute(
+            text(
+                "UPDATE accounts SET cash_available = cash_available - 50,"
+                " cash_reserved = cash_reserved + 50 WHERE user_id = :u"
+            ),
+            {"u": carl},
+        )
+        await session.execute(
+            text("UPDATE orders SET reserved_cash = reserved_cash + 50 WHERE id = :o"),
+            {"o": buy},
+        )
+        await post_journal(
+            session,
+            EntryKind.RESERVE,
+            [
+                Leg(LedgerAccount.USER_AVAILABLE, Asset.CASH, -50, carl, None, buy),
+                Leg(LedgerAccount.USER_RESERVED, Asset.CASH, 50, carl, None, buy),
+            ],
+        )
+        amend_id = (
+            await session.execute(
+                text(
+                    "INSERT INTO commands (market_id, kind, order_id, user_id, payload)"
+                    " VALUES (:m, 'AMEND', :o, :u, '{}') RETURNING id"
+                ),
+                {"m": d.market, "o": buy, "u": carl},
+            )
+        ).scalar_one()
+        await session.commit()
+    # before the amend reaches the matcher, ada sells 4 into the order at 50
+    async with connections.sessions() as session:
+        sell = await insert_order(session, d.market, d.users["ada"], "SELL", "YES", 50, 4)
+        await session.commit()
+    sale = d.book.place(sell, d.users["ada"], Side.SELL, Outcome.YES, 50, 4)
+    orders, users = settlement.touched_by(sale)
+    async with connections.sessions() as session:
+        batch = await settlement.load(session, d.market, orders, users)
+        batch.apply(sale, amend_id - 1)
+        await batch.write(session, [])
+        await session.commit()
+    assert await d.order(buy) == ("PARTIALLY_FILLED", 4, 350, 0)  # 550 - 200 paid, kept
+    amended = d.book.amend(buy, new_price=55)
+    async with connections.sessions() as session:
+        batch = await settlement.load(session, d.market, *settlement.touched_by(amended))
+        batch.apply(amended, amend_id)
+        await batch.write(session, [amend_id])
+        await session.commit()
+    assert await d.order(buy) == ("PARTIALLY_FILLED", 4, 330, 0)  # 55 x 6 held
+    assert await d.cash("carl") == (10_000 - 200 - 330, 330)

@@ -1,0 +1,583 @@
+"""Order entry: what the API writes before the matcher sees an order, in the caller's
+transaction, in few round trips (one read that locks, one write, the journal).
+
+Reservations, which the matcher relies on exactly: a LIMIT BUY holds `price * quantity`
+cents, a MARKET BUY its `budget`, any SELL `quantity` shares of its outcome. An amend that
+needs more reserves the difference; nothing here ever releases (the matcher does).
+Rows are locked in the matcher's order (orders, then accounts, then positions, each by key),
+so order entry and settlement cannot deadlock.
+"""
+
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import orjson
+from sqlalchemy import BigInteger, bindparam, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from db.enums import (
+    Asset,
+    EntryKind,
+    LedgerAccount,
+    MarketStatus,
+    OrderKind,
+    OrderStatus,
+    Outcome,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+)
+from db.ledger import Leg, post_journal
+from db.markets import effective_status
+from db.models import Order
+
+T = TypeVar("T")
+_RETRIES = 3
+_DEADLOCK, _SERIALIZATION, _UNIQUE = "40P01", "40001", "23505"
+_CLIENT_ID_UNIQUE = "orders_client_order_id_per_user"
+
+LIVE_STATUSES = (OrderStatus.PENDING, OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
+_LIVE_SQL = "('PENDING', 'OPEN', 'PARTIALLY_FILLED')"
+
+
+async def in_transaction(
+    sessions: async_sessionmaker[AsyncSession], work: Callable[[AsyncSession], Awaitable[T]]
+) -> T:
+    """Run `work` in a transaction and commit it. A transaction that lost to a concurrent
+    one is run again: a deadlock, or the same clientOrderId placed at the same instant (the
+    second run finds the first's order and returns it)."""
+    for attempt in range(_RETRIES):
+        async with sessions() as session:
+            try:
+                result = await work(session)
+                await session.commit()
+            except DBAPIError as exc:
+                if attempt + 1 == _RETRIES or not _lost_a_race(exc):
+                    raise
+                continue
+            return result
+    raise AssertionError("unreachable")
+
+
+def _lost_a_race(exc: DBAPIError) -> bool:
+    state = getattr(exc.orig, "sqlstate", None)
+    if state == _UNIQUE:
+        return _CLIENT_ID_UNIQUE in str(exc.orig)
+    return state in (_DEADLOCK, _SERIALIZATION)
+
+
+@dataclass(frozen=True, slots=True)
+class NewOrder:
+    """An order as the API accepted it: valid on its own, not yet checked against the
+    market or the user's funds."""
+
+    market_id: int
+    side: Side
+    outcome: Outcome
+    kind: OrderKind
+    time_in_force: TimeInForce
+    post_only: bool
+    stp: SelfTradePrevention
+    price: int
+    quantity: int
+    budget: int | None = None
+    expires_at: datetime | None = None
+    client_order_id: str | None = None
+
+    @property
+    def cash(self) -> int:
+        """Cents it reserves."""
+        if self.side is Side.SELL:
+            return 0
+        if self.kind is OrderKind.MARKET:
+            assert self.budget is not None
+            return self.budget
+        return self.price * self.quantity
+
+    @property
+    def shares(self) -> int:
+        """Shares of its outcome it reserves."""
+        return self.quantity if self.side is Side.SELL else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """The order exists: new (with the id of its PLACE command), or found by its client id."""
+
+    order_id: int
+    command_id: int | None  # None: an earlier order with the same clientOrderId
+
+
+@dataclass(frozen=True, slots=True)
+class MarketMissing:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class MarketNotOpen:
+    status: MarketStatus
+
+
+@dataclass(frozen=True, slots=True)
+class TooLarge:
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class Shortfall:
+    asset: Asset
+    available: int
+    required: int
+
+
+@dataclass(frozen=True, slots=True)
+class RepeatedClientId:
+    """The same clientOrderId twice in one batch."""
+
+
+Placement = Accepted | MarketMissing | MarketNotOpen | TooLarge | Shortfall | RepeatedClientId
+
+_LOOK = text(
+    "SELECT"
+    " (SELECT coalesce(json_agg(json_build_array(id, status, closes_at, max_order_qty)), '[]')"
+    "    FROM markets WHERE id = ANY(CAST(:markets AS bigint[]))) AS markets,"
+    " (SELECT coalesce(json_agg(json_build_array(client_order_id, id)), '[]')"
+    "    FROM orders WHERE user_id = :user"
+    "    AND client_order_id = ANY(CAST(:clients AS text[]))) AS existing,"
+    " (SELECT cash_available FROM accounts WHERE user_id = :user AND :buys FOR UPDATE) AS cash,"
+    " (SELECT coalesce(json_agg(json_build_array(p.market_id, p.outcome, p.shares_available)),"
+    "    '[]') FROM (SELECT market_id, outcome, shares_available FROM positions"
+    "    WHERE user_id = :user AND market_id = ANY(CAST(:sell_markets AS bigint[]))"
+    "    ORDER BY market_id, outcome FOR UPDATE) AS p) AS shares,"
+    " ARRAY(SELECT nextval('orders_id_seq') FROM generate_series(1, :n)) AS ids"
+)
+
+_WRITE = text(
+    "WITH new_orders AS ("
+    "  INSERT INTO orders (id, user_id, market_id, client_order_id, side, outcome, kind,"
+    "   time_in_force, post_only, stp, price, quantity, budget, reserved_cash,"
+    "   reserved_shares, expires_at, status)"
+    "  SELECT r.id, :user, r.market_id, r.client_order_id, r.side, r.outcome, r.kind,"
+    "   r.time_in_force, r.post_only, r.stp, r.price, r.quantity, r.budget, r.reserved_cash,"
+    "   r.reserved_shares, r.expires_at, 'PENDING'"
+    "  FROM jsonb_to_recordset(CAST(:orders AS jsonb)) AS r(id bigint, market_id bigint,"
+    "   client_order_id text, side text, outcome text, kind text, time_in_force text,"
+    "   post_only boolean, stp text, price integer, quantity bigint, budget bigint,"
+    "   reserved_cash bigint, reserved_shares bigint, expires_at timestamptz)"
+    "  RETURNING id, market_id),"
+    " cash AS ("
+    "  UPDATE accounts SET cash_available = cash_available - CAST(:cash AS bigint),"
+    "   cash_reserved = cash_reserved + CAST(:cash AS bigint)"
+    "  WHERE user_id = :user AND CAST(:cash AS bigint) > 0),"
+    " shares AS ("
+    "  UPDATE positions p SET shares_available = p.shares_available - s.quantity,"
+    "   shares_reserved = p.shares_reserved + s.quantity"
+    "  FROM jsonb_to_recordset(CAST(:shares AS jsonb)) AS s(market_id bigint, outcome text,"
+    "   quantity bigint)"
+    "  WHERE p.user_id = :user AND p.market_id = s.market_id AND p.outcome = s.outcome)"
+    " INSERT INTO commands (market_id, kind, order_id, user_id, payload)"
+    " SELECT market_id, 'PLACE', id, :user, '{}' FROM new_orders ORDER BY id"
+    " RETURNING order_id, id"
+)
+
+
+async def place_orders(
+    session: AsyncSession, user_id: int, wanted: Sequence[NewOrder], now: datetime
+) -> list[Placement]:
+    """Each order accepted or refused on its own; funds are checked cumulatively in the
+    given order. An order whose clientOrderId the user already used is not placed again:
+    the earlier one is returned."""
+    if not wanted:
+        return []
+    clients = [w.client_order_id for w in wanted if w.client_order_id is not None]
+    sells = sorted({w.market_id for w in wanted if w.side is Side.SELL})
+    look = (
+        await session.execute(
+            _LOOK,
+            {
+                "user": user_id,
+                "markets": sorted({w.market_id for w in wanted}),
+                "clients": clients,
+                "buys": any(w.side is Side.BUY for w in wanted),
+                "sell_markets": sells,
+                "n": len(wanted),
+            },
+        )
+    ).one()
+    markets = {
+        row[0]: (effective_status(row[1], datetime.fromisoformat(row[2]), now), row[3])
+        for row in look.markets
+    }
+    existing = {str(client): int(order_id) for client, order_id in look.existing}
+    cash = int(look.cash or 0)
+    shares: dict[tuple[int, str], int] = {(m, o): int(q) for m, o, q in look.shares}
+
+    results: list[Placement] = []
+    accepted: list[tuple[int, NewOrder]] = []
+    cash_taken = 0
+    shares_taken: dict[tuple[int, str], int] = defaultdict(int)
+    seen_clients: set[str] = set()
+    for order_id, order in zip(look.ids, wanted, strict=True):
+        client = order.client_order_id
+        if client is not None and client in seen_clients:
+            results.append(RepeatedClientId())
+            continue
+        if client is not None:
+            seen_clients.add(client)
+            if client in existing:
+                results.append(Accepted(existing[client], None))
+                continue
+        refusal = _refusal(order, markets, cash - cash_taken, shares, shares_taken)
+        if refusal is not None:
+            results.append(refusal)
+            continue
+        cash_taken += order.cash
+        if order.shares:
+            shares_taken[(order.market_id, order.outcome.value)] += order.shares
+        accepted.append((order_id, order))
+        results.append(Accepted(order_id, None))
+    if not accepted:
+        return results
+
+    commands = await _write(session, user_id, accepted, cash_taken, shares_taken)
+    return [
+        Accepted(r.order_id, commands[r.order_id])
+        if isinstance(r, Accepted) and r.order_id in commands
+        else r
+        for r in results
+    ]
+
+
+def _refusal(
+    order: NewOrder,
+    markets: dict[int, tuple[MarketStatus, int]],
+    cash_left: int,
+    shares: dict[tuple[int, str], int],
+    shares_taken: dict[tuple[int, str], int],
+) -> MarketMissing | MarketNotOpen | TooLarge | Shortfall | None:
+    market = markets.get(order.market_id)
+    if market is None:
+        return MarketMissing()
+    status, max_qty = market
+    if status is not MarketStatus.OPEN:
+        return MarketNotOpen(status)
+    if order.quantity > max_qty:
+        return TooLarge(max_qty)
+    if order.cash > cash_left:
+        return Shortfall(Asset.CASH, cash_left, order.cash)
+    if order.shares:
+        held = (order.market_id, order.outcome.value)
+        left = shares.get(held, 0) - shares_taken[held]
+        if order.shares > left:
+            return Shortfall(Asset(order.outcome.value), left, order.shares)
+    return None
+
+
+async def _write(
+    session: AsyncSession,
+    user_id: int,
+    accepted: list[tuple[int, NewOrder]],
+    cash: int,
+    shares: dict[tuple[int, str], int],
+) -> dict[int, int]:
+    """Insert the orders, move their reservations, queue their PLACE commands and journal
+    it all; returns each order's command id."""
+    rows = [
+        {
+            "id": order_id,
+            "market_id": o.market_id,
+            "client_order_id": o.client_order_id,
+            "side": o.side.value,
+            "outcome": o.outcome.value,
+            "kind": o.kind.value,
+            "time_in_force": o.time_in_force.value,
+            "post_only": o.post_only,
+            "stp": o.stp.value,
+            "price": o.price,
+            "quantity": o.quantity,
+            "budget": o.budget,
+            "reserved_cash": o.cash,
+            "reserved_shares": o.shares,
+            "expires_at": o.expires_at.isoformat() if o.expires_at else None,
+        }
+        for order_id, o in accepted
+    ]
+    moved = [
+        {"market_id": market_id, "outcome": outcome, "quantity": quantity}
+        for (market_id, outcome), quantity in shares.items()
+        if quantity
+    ]
+    written = await session.execute(
+        _WRITE,
+        {
+            "user": user_id,
+            "orders": orjson.dumps(rows).decode(),
+            "cash": cash,
+            "shares": orjson.dumps(moved).decode(),
+        },
+    )
+    commands = {int(order_id): int(command_id) for order_id, command_id in written}
+    legs: list[Leg] = []
+    for order_id, o in accepted:
+        legs += _reserve_legs(user_id, order_id, o.market_id, o.outcome, o.cash, o.shares)
+    await post_journal(session, EntryKind.RESERVE, legs)
+    return commands
+
+
+def _reserve_legs(
+    user_id: int, order_id: int, market_id: int, outcome: Outcome, cash: int, shares: int
+) -> list[Leg]:
+    if cash:
+        return [
+            Leg(LedgerAccount.USER_AVAILABLE, Asset.CASH, -cash, user_id, order_id=order_id),
+            Leg(LedgerAccount.USER_RESERVED, Asset.CASH, cash, user_id, order_id=order_id),
+        ]
+    asset = Asset(outcome.value)
+    return [
+        Leg(LedgerAccount.USER_AVAILABLE, asset, -shares, user_id, market_id, order_id),
+        Leg(LedgerAccount.USER_RESERVED, asset, shares, user_id, market_id, order_id),
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class NoSuchOrder:
+    """Missing, or another user's: the two are not told apart."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderOver:
+    status: OrderStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Requested:
+    """A command was queued for the order's market."""
+
+    order_id: int
+    market_id: int
+    command_id: int
+
+
+_CANCEL = text(
+    "WITH target AS (SELECT id, market_id, status FROM orders WHERE id = :id AND user_id = :user),"
+    " queued AS (INSERT INTO commands (market_id, kind, order_id, user_id, payload)"
+    f"  SELECT market_id, 'CANCEL', id, :user, '{{}}' FROM target WHERE status IN {_LIVE_SQL}"
+    "  RETURNING id)"
+    " SELECT target.market_id, target.status, queued.id FROM target LEFT JOIN queued ON true"
+)
+
+
+async def cancel_order(
+    session: AsyncSession, user_id: int, order_id: int
+) -> Requested | NoSuchOrder | OrderOver:
+    """Queue a CANCEL for one of the user's live orders (the matcher releases what it holds)."""
+    row = (await session.execute(_CANCEL, {"id": order_id, "user": user_id})).first()
+    if row is None:
+        return NoSuchOrder()
+    market_id, status, command_id = row
+    if command_id is None:
+        return OrderOver(OrderStatus(status))
+    return Requested(order_id, market_id, command_id)
+
+
+@dataclass(frozen=True, slots=True)
+class NotLimit:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class NotAboveFilled:
+    filled: int
+
+
+AmendOutcome = (
+    Requested
+    | NoSuchOrder
+    | OrderOver
+    | NotLimit
+    | MarketNotOpen
+    | TooLarge
+    | NotAboveFilled
+    | Shortfall
+)
+
+_AMENDED = text(
+    "SELECT o.market_id, o.side, o.outcome, o.kind, o.status, o.price, o.quantity, o.filled,"
+    " o.reserved_cash, o.reserved_shares, m.status AS market_status, m.closes_at,"
+    " m.max_order_qty,"
+    " (SELECT coalesce(json_agg(CAST(c.payload AS json) ORDER BY c.id), '[]') FROM commands c"
+    "   WHERE c.market_id = o.market_id AND c.applied_at IS NULL AND c.order_id = o.id"
+    "   AND c.kind = 'AMEND') AS pending"
+    " FROM orders o JOIN markets m ON m.id = o.market_id"
+    " WHERE o.id = :id AND o.user_id = :user FOR UPDATE OF o"
+)
+
+
+async def amend_order(
+    session: AsyncSession,
+    user_id: int,
+    order_id: int,
+    price: int | None,
+    quantity: int | None,
+    now: datetime,
+) -> AmendOutcome:
+    """Queue an AMEND of a live LIMIT order to `price` and/or a new total `quantity`,
+    reserving first whatever more the amended order needs. The order is taken as it will be
+    once the amends already queued for it are applied: each amend's reservation covers
+    everything the matcher will have applied before it."""
+    row = (await session.execute(_AMENDED, {"id": order_id, "user": user_id})).first()
+    if row is None:
+        return NoSuchOrder()
+    if row.status not in LIVE_STATUSES:
+        return OrderOver(OrderStatus(row.status))
+    if row.kind != OrderKind.LIMIT:
+        return NotLimit()
+    status = effective_status(row.market_status, row.closes_at, now)
+    if status is not MarketStatus.OPEN:
+        return MarketNotOpen(status)
+    new_price, new_quantity = row.price, row.quantity
+    for queued in [*row.pending, {"new_price": price, "new_qty": quantity}]:
+        new_price = queued.get("new_price") or new_price
+        new_quantity = queued.get("new_qty") or new_quantity
+    if new_quantity > row.max_order_qty:
+        return TooLarge(row.max_order_qty)
+    if new_quantity <= row.filled:
+        return NotAboveFilled(row.filled)
+
+    outcome = Outcome(row.outcome)
+    remaining = new_quantity - row.filled
+    if row.side == Side.BUY:
+        extra_cash, extra_shares = new_price * remaining - row.reserved_cash, 0
+    else:
+        extra_cash, extra_shares = 0, remaining - row.reserved_shares
+    if extra_cash > 0 or extra_shares > 0:
+        short = await _reserve_more(
+            session, user_id, order_id, row.market_id, outcome, extra_cash, extra_shares
+        )
+        if short is not None:
+            return short
+    # the Amend message's own field names: the matcher's sweeper re-sends it from this
+    payload = orjson.dumps({"new_price": price, "new_qty": quantity}).decode()
+    command_id = await _queue(session, "AMEND", row.market_id, user_id, order_id, payload)
+    return Requested(order_id, row.market_id, command_id)
+
+
+_RESERVE_MORE = {
+    "cash": text(
+        "WITH taken AS (UPDATE accounts SET cash_available = cash_available - :amount,"
+        "  cash_reserved = cash_reserved + :amount"
+        "  WHERE user_id = :user AND cash_available >= :amount RETURNING user_id)"
+        " UPDATE orders SET reserved_cash = reserved_cash + :amount, updated_at = now()"
+        " WHERE id = :order AND EXISTS (SELECT FROM taken) RETURNING id"
+    ).bindparams(bindparam("amount", type_=BigInteger)),
+    "shares": text(
+        "WITH taken AS (UPDATE positions SET shares_available = shares_available - :amount,"
+        "  shares_reserved = shares_reserved + :amount"
+        "  WHERE user_id = :user AND market_id = :market AND outcome = :outcome"
+        "  AND shares_available >= :amount RETURNING user_id)"
+        " UPDATE orders SET reserved_shares = reserved_shares + :amount, updated_at = now()"
+        " WHERE id = :order AND EXISTS (SELECT FROM taken) RETURNING id"
+    ).bindparams(bindparam("amount", type_=BigInteger)),
+}
+_AVAILABLE = {
+    "cash": text("SELECT cash_available FROM accounts WHERE user_id = :user"),
+    "shares": text(
+        "SELECT shares_available FROM positions"
+        " WHERE user_id = :user AND market_id = :market AND outcome = :outcome"
+    ),
+}
+
+
+async def _reserve_more(
+    session: AsyncSession,
+    user_id: int,
+    order_id: int,
+    market_id: int,
+    outcome: Outcome,
+    cash: int,
+    shares: int,
+) -> Shortfall | None:
+    """Move `cash` cents or `shares` shares more into the order's reservation, if available."""
+    what, amount = ("cash", cash) if cash > 0 else ("shares", shares)
+    where = {"user": user_id, "market": market_id, "outcome": outcome.value}
+    taken = await session.execute(
+        _RESERVE_MORE[what], {**where, "amount": amount, "order": order_id}
+    )
+    if taken.first() is None:
+        available = (await session.execute(_AVAILABLE[what], where)).scalar()
+        asset = Asset.CASH if what == "cash" else Asset(outcome.value)
+        return Shortfall(asset, int(available or 0), amount)
+    legs = _reserve_legs(user_id, order_id, market_id, outcome, max(cash, 0), max(shares, 0))
+    await post_journal(session, EntryKind.RESERVE, legs)
+    return None
+
+
+async def _queue(
+    session: AsyncSession,
+    kind: str,
+    market_id: int,
+    user_id: int,
+    order_id: int | None,
+    payload: str = "{}",
+) -> int:
+    queued = await session.execute(
+        text(
+            "INSERT INTO commands (market_id, kind, order_id, user_id, payload)"
+            " VALUES (:market, :kind, :order, :user, :payload) RETURNING id"
+        ),
+        {"market": market_id, "kind": kind, "order": order_id, "user": user_id, "payload": payload},
+    )
+    return int(queued.scalar_one())
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAllRequested:
+    order_ids: list[int]  # the user's live orders when it was asked
+    commands: dict[int, int]  # market id -> CANCEL_ALL command id
+
+
+_CANCEL_ALL = text(
+    "WITH live AS (SELECT id, market_id FROM orders WHERE user_id = :user"
+    f"  AND status IN {_LIVE_SQL}"
+    "  AND (CAST(:market AS bigint) IS NULL OR market_id = :market)),"
+    " queued AS (INSERT INTO commands (market_id, kind, user_id, payload)"
+    "  SELECT DISTINCT market_id, 'CANCEL_ALL', :user, '{}' FROM live RETURNING market_id, id)"
+    " SELECT (SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM live) AS orders,"
+    "  (SELECT coalesce(json_agg(json_build_array(market_id, id)), '[]') FROM queued)"
+    "  AS commands"
+)
+
+
+async def cancel_all_orders(
+    session: AsyncSession, user_id: int, market_id: int | None
+) -> CancelAllRequested:
+    """One CANCEL_ALL per market where the user has live orders (only `market_id`'s, if
+    given)."""
+    row = (await session.execute(_CANCEL_ALL, {"user": user_id, "market": market_id})).one()
+    return CancelAllRequested(
+        order_ids=list(row.orders), commands={int(m): int(c) for m, c in row.commands}
+    )
+
+
+async def market_exists(session: AsyncSession, market_id: int) -> bool:
+    found = await session.execute(text("SELECT 1 FROM markets WHERE id = :id"), {"id": market_id})
+    return found.first() is not None
+
+
+async def orders_by_ids(session: AsyncSession, user_id: int, ids: Sequence[int]) -> list[Order]:
+    """The user's orders with these ids, in the order of `ids` (missing ones left out)."""
+    if not ids:
+        return []
+    result = await session.execute(
+        text("SELECT * FROM orders WHERE user_id = :user AND id = ANY(CAST(:ids AS bigint[]))"),
+        {"user": user_id, "ids": list(ids)},
+    )
+    found: dict[int, Order] = {}
+    for mapping in result.mappings():
+        row: dict[str, Any] = dict(mapping)
+        found[row["id"]] = Order(**row)
+    return [found[i] for i in ids if i in found]

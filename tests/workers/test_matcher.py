@@ -1,0 +1,257 @@
+"""The matcher against real Kafka and Postgres: commands in, settled effects out, exactly once
+across duplicates and restarts. Each test has topics of its own (no stale commands)."""
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.audit import run_audit
+from db.money import add_cash
+from engine import OrderKind, Outcome, Side, Stp
+from tests.db.factories import insert_order, make_market, make_user
+from workers import commands
+from workers.commands import Command, Place, Resolve
+from workers.connections import Connections
+from workers.kafka import ORDERS, ensure_topics
+from workers.matcher import Matcher, resend_pending
+
+
+@dataclass
+class Exchange:
+    connections: Connections
+    market: int
+    matcher: Matcher | None = None
+    task: "asyncio.Task[None] | None" = None
+    stop: asyncio.Event | None = None
+
+    async def start(self) -> None:
+        self.matcher = Matcher(self.connections, tick_seconds=0.1)
+        self.stop = asyncio.Event()
+        ready = asyncio.Event()
+        self.task = asyncio.create_task(self.matcher.run(self.stop, ready))
+        await asyncio.wait_for(ready.wait(), 30)
+
+    async def halt(self) -> None:
+        if self.task is not None and self.stop is not None:
+            self.stop.set()
+            await self.task
+            self.task = None
+
+    async def user(self, name: str, cash: int = 10_000) -> int:
+        async with self.connections.sessions() as session:
+            user = await make_user(session, name)
+            await add_cash(session, user, cash)
+            await session.commit()
+        return user
+
+    async def order(
+        self, user: int, side: str, outcome: str, price: int, qty: int, *, send: bool = True
+    ) -> Place:
+        async with self.connections.sessions() as session:
+            order_id = await insert_order(session, self.market, user, side, outcome, price, qty)
+            command_id = await _command_row(session, self.market, "PLACE", order_id, user)
+            await session.commit()
+        place = Place(
+            command_id,
+            self.market,
+            order_id,
+            user,
+            int(Side[side]),
+            int(Outcome[outcome]),
+            price,
+            qty,
+            int(OrderKind.GTC),
+            None,
+            None,
+            int(Stp.CANCEL_RESTING),
+        )
+        if send:
+            await self.send(place)
+        return place
+
+    async def send(self, command: Command) -> None:
+        await self.connections.producer.send_and_wait(
+            self.connections.settings.topic(ORDERS),
+            commands.encode(command),
+            key=commands.key(command.market_id),
+        )
+
+    async def until_applied(self, *command_ids: int) -> None:
+        deadline = asyncio.get_running_loop().time() + 15
+        while True:
+            async with self.connections.sessions() as session:
+                done = await session.scalar(
+                    text(
+                        "SELECT count(*) FROM commands"
+                        " WHERE id = ANY(:i) AND applied_at IS NOT NULL"
+                    ),
+                    {"i": list(command_ids)},
+                )
+            if done == len(command_ids):
+                return
+            assert asyncio.get_running_loop().time() < deadline, "the matcher did not apply it"
+            await asyncio.sleep(0.05)
+
+    async def scalar(self, sql: str, **params: object) -> object:
+        async with self.connections.sessions() as session:
+            return await session.scalar(text(sql), params)
+
+
+async def _command_row(
+    session: AsyncSession,
+    market: int,
+    kind: str,
+    order: int | None,
+    user: int | None,
+    payload: str = "{}",
+) -> int:
+    result = await session.execute(
+        text(
+            "INSERT INTO commands (market_id, kind, order_id, user_id, payload)"
+            " VALUES (:m, :k, :o, :u, :p)"
+            " RETURNING id"
+        ),
+        {"m": market, "k": kind, "o": order, "u": user, "p": payload},
+    )
+    return int(result.scalar_one())
+
+
+@pytest.fixture
+async def exchange(connections: Connections) -> AsyncIterator[Exchange]:
+    settings = connections.settings.model_copy(
+        update={"kafka_topic_prefix": f"matcher-{uuid.uuid4().hex[:8]}-"}
+    )
+    await ensure_topics(settings)
+    own = Connections(
+        settings, connections.engine, connections.sessions, connections.redis, connections.producer
+    )
+    async with connections.sessions() as session:
+        admin = await make_user(session, "admin")
+        market = await make_market(session, admin)
+        await session.execute(
+            text("INSERT INTO market_sequences (market_id, seq) VALUES (:m, 0)"), {"m": market}
+        )
+        await session.commit()
+    ex = Exchange(own, market)
+    await ex.start()
+    try:
+        yield ex
+    finally:
+        with contextlib.suppress(Exception):
+            await ex.halt()
+
+
+async def test_orders_are_matched_settled_and_offsets_stored(exchange: Exchange) -> None:
+    ada = await exchange.user("ada")
+    bob = await exchange.user("bob")
+    first = await exchange.order(ada, "BUY", "YES", 60, 10)
+    second = await exchange.order(bob, "BUY", "NO", 40, 10)
+    await exchange.until_applied(first.command_id, second.command_id)
+    assert await exchange.scalar("SELECT count(*) FROM trades") == 1
+    assert (
+        await exchange.scalar("SELECT collateral FROM markets WHERE id = :m", m=exchange.market)
+        == 1_000
+    )
+    assert (
+        await exchange.scalar("SELECT status FROM orders WHERE id = :o", o=second.order_id)
+        == "FILLED"
+    )
+    stored = await exchange.scalar("SELECT sum(next_offset) FROM matcher_offsets")
+    assert stored == 2
+    seq = await exchange.scalar(
+        "SELECT seq FROM market_sequences WHERE market_id = :m", m=exchange.market
+    )
+    assert seq == exchange.matcher.books[exchange.market].seq  # type: ignore[union-attr]
+
+
+async def test_a_command_delivered_twice_is_applied_once(exchange: Exchange) -> None:
+    ada = await exchange.user("ada")
+    bob = await exchange.user("bob")
+    await exchange.order(ada, "BUY", "YES", 50, 5)
+    taker = await exchange.order(bob, "BUY", "NO", 50, 5)
+    await exchange.send(taker)  # again, as a re-sent PENDING order would arrive
+    await exchange.send(taker)
+    marker = await exchange.order(bob, "BUY", "NO", 10, 1)  # after the duplicates
+    await exchange.until_applied(marker.command_id)
+    assert await exchange.scalar("SELECT count(*) FROM trades") == 1
+    assert await exchange.scalar(
+        "SELECT cash_available FROM accounts WHERE user_id = :u", u=bob
+    ) == (10_000 - 250 - 10)
+
+
+async def test_a_restarted_matcher_rebuilds_its_book_from_postgres(exchange: Exchange) -> None:
+    ada = await exchange.user("ada")
+    bob = await exchange.user("bob")
+    resting = [await exchange.order(ada, "BUY", "YES", p, 3) for p in (40, 45, 45)]
+    await exchange.until_applied(*(r.command_id for r in resting))
+    await exchange.halt()
+    await exchange.start()  # a new process: no book in memory
+    taker = await exchange.order(bob, "BUY", "NO", 60, 7)  # takes 45, 45 (time order), 40
+    await exchange.until_applied(taker.command_id)
+    async with exchange.connections.sessions() as session:
+        fills = (
+            await session.execute(
+                text("SELECT maker_order_id, yes_price, quantity FROM trades ORDER BY seq")
+            )
+        ).all()
+    assert [tuple(f) for f in fills] == [
+        (resting[1].order_id, 45, 3),
+        (resting[2].order_id, 45, 3),
+        (resting[0].order_id, 40, 1),
+    ]
+
+
+async def test_pending_orders_that_never_reached_kafka_are_resent(exchange: Exchange) -> None:
+    ada = await exchange.user("ada")
+    lost = await exchange.order(ada, "BUY", "YES", 30, 2, send=False)
+    assert await resend_pending(exchange.connections, older_than_seconds=0) == 1
+    await exchange.until_applied(lost.command_id)
+    assert (
+        await exchange.scalar("SELECT status FROM orders WHERE id = :o", o=lost.order_id) == "OPEN"
+    )
+
+
+async def test_resolution_pays_winners_and_releases_everything(exchange: Exchange) -> None:
+    ada = await exchange.user("ada")
+    bob = await exchange.user("bob")
+    await exchange.order(ada, "BUY", "YES", 70, 10)
+    await exchange.order(bob, "BUY", "NO", 30, 10)  # mint 10 at YES 70
+    open_bid = await exchange.order(bob, "BUY", "YES", 20, 5)  # rests, 100 reserved
+    async with exchange.connections.sessions() as session:
+        cid = await _command_row(
+            session, exchange.market, "RESOLVE", None, None, '{"outcome": "YES"}'
+        )
+        await session.commit()
+    await exchange.send(Resolve(cid, exchange.market, "YES"))
+    await exchange.until_applied(cid)
+    assert await exchange.scalar(
+        "SELECT cash_available FROM accounts WHERE user_id = :u", u=ada
+    ) == (10_000 - 700 + 1_000)
+    assert await exchange.scalar(
+        "SELECT cash_available FROM accounts WHERE user_id = :u", u=bob
+    ) == (10_000 - 300)
+    assert await exchange.scalar(
+        "SELECT status FROM orders WHERE id = :o", o=open_bid.order_id
+    ) == ("CANCELLED")
+    assert (
+        await exchange.scalar("SELECT collateral FROM markets WHERE id = :m", m=exchange.market)
+        == 0
+    )
+    assert (
+        await exchange.scalar("SELECT resolution FROM markets WHERE id = :m", m=exchange.market)
+        == "YES"
+    )
+    assert (
+        await exchange.scalar(
+            "SELECT realized_pnl FROM positions WHERE user_id = :u AND outcome = 'YES'", u=ada
+        )
+        == 300
+    )
+    async with exchange.connections.sessions() as session:
+        assert (await run_audit(session)).ok

@@ -1,0 +1,243 @@
+"""The matcher's book snapshots and market stats in Redis, written after each committed batch
+and read by the API.
+
+Two keys per market, both carrying the market id as a hash tag so a Redis Cluster keeps them
+in one slot (the publishing script touches both):
+
+- ``book:{7}``: JSON ``{"seq", "ts", "bids", "asks", "last"}``, the YES book's top levels
+  as ``[yes_price, size]`` pairs, best first, with the sequence number it reflects, the
+  engine time in epoch milliseconds and the last traded YES price (or null). The NO view is
+  derived on read: NO bids are 100 - YES asks, NO asks are 100 - YES bids.
+- ``market-stats:{7}``: a hash of ``seq``, ``ts``, ``volume`` (shares traded in all) and,
+  when there is one, ``last``, ``bid`` and ``ask`` (YES cents).
+
+Messages are at least once and a matcher may be replaced after a rebalance, so a write
+whose ``seq`` is not newer than the stored one changes nothing: an older snapshot never
+overwrites a newer one, and a batch published twice counts its volume once.
+"""
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+
+from engine import Book, View
+
+MAX_DEPTH = 50
+"""Levels a side kept in a snapshot, and the most ``depth`` a reader may ask for."""
+
+# KEYS[1] book, KEYS[2] stats. ARGV: seq, ts, snapshot JSON, last, bid, ask ('' = none),
+# traded quantity, absolute volume ('' = add the traded quantity). Returns 1 if written.
+_PUBLISH = """
+local seq = tonumber(ARGV[1])
+local stored = tonumber(redis.call('HGET', KEYS[2], 'seq'))
+if stored and seq <= stored then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[3])
+redis.call('HSET', KEYS[2], 'seq', ARGV[1], 'ts', ARGV[2])
+local names = {'last', 'bid', 'ask'}
+for i = 1, 3 do
+  if ARGV[3 + i] == '' then
+    redis.call('HDEL', KEYS[2], names[i])
+  else
+    redis.call('HSET', KEYS[2], names[i], ARGV[3 + i])
+  end
+end
+if ARGV[8] == '' then
+  redis.call('HINCRBY', KEYS[2], 'volume', ARGV[7])
+else
+  redis.call('HSET', KEYS[2], 'volume', ARGV[8])
+end
+return 1
+"""
+
+
+def book_key(market_id: int) -> str:
+    return f"book:{{{market_id}}}"
+
+
+def stats_key(market_id: int) -> str:
+    return f"market-stats:{{{market_id}}}"
+
+
+Level = tuple[int, int]
+"""(price in cents, quantity in shares)."""
+
+
+def other_view(bids: list[Level], asks: list[Level]) -> tuple[list[Level], list[Level]]:
+    """The same book seen from the other outcome: its bids are 100 - our asks, its asks
+    100 - our bids, each still best first. YES -> NO and NO -> YES alike."""
+    return [(100 - p, q) for p, q in asks], [(100 - p, q) for p, q in bids]
+
+
+def _in_view(yes_price: int | None, view: View) -> int | None:
+    if yes_price is None or view is View.YES:
+        return yes_price
+    return 100 - yes_price
+
+
+def _mid(bid: int | None, ask: int | None) -> float | None:
+    return None if bid is None or ask is None else (bid + ask) / 2
+
+
+@dataclass(frozen=True, slots=True)
+class BookSnapshot:
+    """A market's YES book as the matcher last published it (top ``MAX_DEPTH`` levels)."""
+
+    market_id: int
+    seq: int
+    ts: int
+    """Engine time of the snapshot, epoch milliseconds."""
+    bids: list[Level]
+    """YES bids, highest first."""
+    asks: list[Level]
+    """YES asks, lowest first."""
+    last: int | None
+    """Last traded YES price."""
+
+    def depth(self, n: int, view: View = View.YES) -> tuple[list[Level], list[Level]]:
+        """Up to ``n`` levels a side as (bids, asks), best first, in the view's cents."""
+        bids, asks = self.bids[:n], self.asks[:n]
+        return (bids, asks) if view is View.YES else other_view(bids, asks)
+
+    def best_bid(self, view: View = View.YES) -> int | None:
+        if view is View.YES:
+            return self.bids[0][0] if self.bids else None
+        return 100 - self.asks[0][0] if self.asks else None
+
+    def best_ask(self, view: View = View.YES) -> int | None:
+        if view is View.YES:
+            return self.asks[0][0] if self.asks else None
+        return 100 - self.bids[0][0] if self.bids else None
+
+    def mid(self, view: View = View.YES) -> float | None:
+        """Halfway between best bid and best ask (a display figure, not a price)."""
+        return _mid(self.best_bid(view), self.best_ask(view))
+
+    def last_price(self, view: View = View.YES) -> int | None:
+        return _in_view(self.last, view)
+
+
+@dataclass(frozen=True, slots=True)
+class MarketStats:
+    """A market's ticker as the matcher last published it; prices in YES cents."""
+
+    market_id: int
+    seq: int
+    ts: int
+    last: int | None
+    best_bid: int | None
+    best_ask: int | None
+    volume: int
+    """Shares traded in all."""
+
+    @property
+    def mid(self) -> float | None:
+        return _mid(self.best_bid, self.best_ask)
+
+
+def _optional(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
+async def publish_book(
+    redis: "aioredis.Redis",
+    book: Book,
+    *,
+    traded_qty: int,
+    now_ms: int,
+    depth: int = MAX_DEPTH,
+    total_volume: int | None = None,
+) -> bool:
+    """Store the book's snapshot and stats in one round trip; False if Redis already holds
+    this or a later ``seq`` (then nothing changes).
+
+    ``traded_qty`` is the shares traded by the batch, added to the volume. A matcher that has
+    just rebuilt its books may pass ``total_volume`` (the market's traded shares in Postgres)
+    to set the volume instead: a batch committed by a matcher that died before publishing
+    is otherwise never counted.
+    """
+    if traded_qty < 0:
+        raise ValueError("traded_qty must not be negative")
+    market_id = book.market_id
+    bids, asks = book.depth(depth)
+    last = book.last()
+    snapshot = orjson.dumps(
+        {"seq": book.seq, "ts": now_ms, "bids": bids, "asks": asks, "last": last}
+    )
+    script = redis.register_script(_PUBLISH)
+    written = await script(
+        keys=[book_key(market_id), stats_key(market_id)],
+        args=[
+            book.seq,
+            now_ms,
+            snapshot,
+            _optional(last),
+            _optional(book.best_bid()),
+            _optional(book.best_ask()),
+            traded_qty,
+            _optional(total_volume),
+        ],
+    )
+    return bool(written)
+
+
+def _levels(raw: Any) -> list[Level]:
+    return [(int(price), int(size)) for price, size in raw]
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+async def read_books(
+    redis: "aioredis.Redis", market_ids: Collection[int]
+) -> dict[int, BookSnapshot]:
+    """The snapshots of the markets that have one, in one MGET."""
+    ids = list(market_ids)
+    if not ids:
+        return {}
+    found: dict[int, BookSnapshot] = {}
+    for market_id, raw in zip(ids, await redis.mget([book_key(i) for i in ids]), strict=True):
+        if raw is None:
+            continue
+        data = orjson.loads(raw)
+        found[market_id] = BookSnapshot(
+            market_id=market_id,
+            seq=int(data["seq"]),
+            ts=int(data["ts"]),
+            bids=_levels(data["bids"]),
+            asks=_levels(data["asks"]),
+            last=_optional_int(data["last"]),
+        )
+    return found
+
+
+async def read_stats(
+    redis: "aioredis.Redis", market_ids: Collection[int]
+) -> dict[int, MarketStats]:
+    """The stats of the markets that have them, in one pipeline of HGETALLs."""
+    ids = list(market_ids)
+    if not ids:
+        return {}
+    async with redis.pipeline(transaction=False) as pipe:
+        for market_id in ids:
+            pipe.hgetall(stats_key(market_id))
+        replies: list[dict[bytes, bytes]] = await pipe.execute()
+    found: dict[int, MarketStats] = {}
+    for market_id, fields in zip(ids, replies, strict=True):
+        if not fields:
+            continue
+        found[market_id] = MarketStats(
+            market_id=market_id,
+            seq=int(fields[b"seq"]),
+            ts=int(fields[b"ts"]),
+            last=_optional_int(fields.get(b"last")),
+            best_bid=_optional_int(fields.get(b"bid")),
+            best_ask=_optional_int(fields.get(b"ask")),
+            volume=int(fields.get(b"volume", 0)),
+        )
+    return found

@@ -1,0 +1,481 @@
+"""The matcher: consumes the `orders` topic for the partitions it owns, runs one engine book
+per market, and applies each batch in ONE Postgres transaction together with the consumed
+offsets. Only after commit does it tell anyone (Redis, `market-events`).
+
+Exactly once in Postgres: effects and offsets commit together; on start (and on gaining a
+partition) it seeks to the stored offsets and rebuilds books from open orders, lazily, per
+market. Commands delivered twice (a re-sent PENDING order, a fresh broker log) are skipped
+by a Roaring bitmap of applied command ids, rebuilt from Postgres at start.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+
+import orjson
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.structs import ConsumerRecord
+from pyroaring import BitMap64
+from sqlalchemy import RowMapping, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db import settlement
+from db.resolution import resolve_market
+from engine import Book, MarketState, OrderKind, Outcome, Side, Stp
+from engine.events import Event
+from engine.snapshot import RestingOrder, Snapshot
+from workers import commands
+from workers.books import publish_book
+from workers.commands import (
+    RESULTS_CHANNEL,
+    Amend,
+    Cancel,
+    CancelAll,
+    Close,
+    Command,
+    Halt,
+    Place,
+    Resolve,
+    Resume,
+)
+from workers.connections import Connections
+from workers.kafka import MARKET_EVENTS, ORDERS
+
+logger = logging.getLogger("predmarket.matcher")
+
+GROUP = "matcher"
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def run_command(book: Book, command: Command) -> list[Event]:
+    """What the engine says to one command (resolution's payout is settled apart)."""
+    if isinstance(command, Place):
+        return book.place(
+            command.order_id,
+            command.user_id,
+            command.side,
+            command.outcome,
+            command.price,
+            command.qty,
+            kind=command.kind,
+            expires_at=command.expires_at,
+            budget=command.budget,
+            stp=command.stp,
+        )
+    if isinstance(command, Cancel):
+        return book.cancel(command.order_id) if command.order_id in book else []
+    if isinstance(command, Amend):
+        if command.order_id not in book:
+            return []
+        return book.amend(command.order_id, command.new_price, command.new_qty)
+    if isinstance(command, CancelAll):
+        return book.cancel_all(command.user_id)
+    if isinstance(command, Halt):
+        return book.halt()
+    if isinstance(command, Resume):
+        return book.resume()
+    if isinstance(command, Close | Resolve):
+        return book.close_out() if book.state != MarketState.CLOSED else []
+    raise TypeError(f"unknown command {command!r}")
+
+
+async def rebuild_book(session: AsyncSession, market_id: int) -> Book:
+    """The book as Postgres knows it: open orders in priority order, the stored sequence."""
+    seq, status = (
+        await session.execute(
+            text(
+                "SELECT s.seq, m.status FROM markets m JOIN market_sequences s"
+                " ON s.market_id = m.id WHERE m.id = :m"
+            ),
+            {"m": market_id},
+        )
+    ).one()
+    last = await session.scalar(
+        text("SELECT yes_price FROM trades WHERE market_id = :m ORDER BY seq DESC LIMIT 1"),
+        {"m": market_id},
+    )
+    rows = await session.execute(
+        text(
+            "SELECT id, user_id, side, outcome, price, quantity, quantity - filled, time_in_force,"
+            " post_only, (extract(epoch FROM expires_at) * 1000)::bigint, stp, queue_seq"
+            " FROM orders WHERE market_id = :m AND status IN ('OPEN', 'PARTIALLY_FILLED')"
+            " AND queue_seq IS NOT NULL"
+        ),
+        {"m": market_id},
+    )
+    bids: list[tuple[int, int, RestingOrder]] = []
+    asks: list[tuple[int, int, RestingOrder]] = []
+    for oid, user, side, outcome, price, qty, rem, tif, post, expires, stp, queue in rows:
+        kind = OrderKind.GTD if tif == "GTD" else OrderKind.POST_ONLY if post else OrderKind.GTC
+        resting = RestingOrder(
+            oid,
+            user,
+            Side[side],
+            Outcome[outcome],
+            price,
+            qty,
+            rem,
+            kind,
+            expires if tif == "GTD" else None,
+            Stp[stp],
+        )
+        yes_price = price if outcome == "YES" else 100 - price
+        is_bid = (side == "BUY") == (outcome == "YES")
+        if is_bid:
+            bids.append((-yes_price, queue, resting))
+        else:
+            asks.append((yes_price, queue, resting))
+    ordered = [r for *_, r in sorted(bids)] + [r for *_, r in sorted(asks)]
+    state = {"HALTED": MarketState.HALTED, "OPEN": MarketState.OPEN}.get(status, MarketState.CLOSED)
+    return Book.restore(Snapshot(market_id, seq, state, 0, last, tuple(ordered)))
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, matcher: "Matcher") -> None:
+        self.matcher = matcher
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        self.matcher.forget([tp.partition for tp in revoked])
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        await self.matcher.seek_to_stored(list(assigned))
+
+
+class Matcher:
+    def __init__(
+        self,
+        connections: Connections,
+        *,
+        tick_seconds: float = 0.5,
+    ) -> None:
+        self.connections = connections
+        self.settings = connections.settings
+        self.topic = self.settings.topic(ORDERS)
+        self.events_topic = self.settings.topic(MARKET_EVENTS)
+        self.books: dict[int, Book] = {}
+        self.partition_of: dict[int, int] = {}
+        self.applied = BitMap64()
+        # books rebuilt since their last snapshot: that one carries the total volume
+        self.rebuilt: set[int] = set()
+        self.tick_seconds = tick_seconds
+        self.consumer: AIOKafkaConsumer | None = None
+        self.batches = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+        await self._load_applied()
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            group_id=self.settings.topic(GROUP),
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=5,
+            max_poll_records=2_000,
+            session_timeout_ms=6_000,
+            heartbeat_interval_ms=1_000,
+        )
+        consumer.subscribe([self.topic], listener=_Rebalance(self))
+        await consumer.start()
+        self.consumer = consumer
+        next_tick = time.monotonic()
+        try:
+            while not stop.is_set():
+                batch = await consumer.getmany(timeout_ms=20, max_records=2_000)
+                if ready is not None and consumer.assignment():
+                    ready.set()
+                for tp, records in batch.items():
+                    await self._apply(tp, records)
+                if time.monotonic() >= next_tick:
+                    next_tick = time.monotonic() + self.tick_seconds
+                    await self._expire_due()
+        finally:
+            self.consumer = None
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+
+    def forget(self, partitions: list[int]) -> None:
+        gone = {m for m, p in self.partition_of.items() if p in partitions}
+        for market in gone:
+            self.books.pop(market, None)
+            self.partition_of.pop(market, None)
+
+    async def seek_to_stored(self, assigned: list[TopicPartition]) -> None:
+        consumer = self.consumer
+        if consumer is None or not assigned:
+            return
+        async with self.connections.sessions() as session:
+            rows = await session.execute(
+                text(
+                    "SELECT partition, next_offset FROM matcher_offsets"
+                    " WHERE consumer_group = :g AND topic = :t"
+                ),
+                {"g": GROUP, "t": self.topic},
+            )
+            stored = {int(p): int(o) for p, o in rows}
+        ends = await consumer.end_offsets(assigned)
+        for tp in assigned:
+            offset = stored.get(tp.partition)
+            if offset is None or offset > ends[tp]:
+                # A fresh broker log (the embedded one keeps none): replay it all; the
+                # applied-ids bitmap skips what Postgres already has.
+                consumer.seek(tp, 0)
+            else:
+                consumer.seek(tp, offset)
+        self.forget([tp.partition for tp in assigned])
+
+    async def _load_applied(self) -> None:
+        async with self.connections.sessions() as session:
+            ids = (
+                await session.execute(text("SELECT id FROM commands WHERE applied_at IS NOT NULL"))
+            ).scalars()
+            self.applied = BitMap64(ids)
+
+    # ------------------------------------------------------------------ batches
+
+    async def _book(self, session: AsyncSession, market_id: int, partition: int) -> Book:
+        book = self.books.get(market_id)
+        if book is None:
+            book = self.books[market_id] = await rebuild_book(session, market_id)
+            self.partition_of[market_id] = partition
+            self.rebuilt.add(market_id)
+        return book
+
+    async def _apply(self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        fresh: list[Command] = []
+        seen: list[int] = []
+        for record in records:
+            if record.value is None:
+                continue
+            command = commands.decode(record.value)
+            seen.append(command.command_id)
+            if command.command_id in self.applied or command.command_id in seen[:-1]:
+                continue
+            fresh.append(command)
+        by_market: dict[int, list[Command]] = defaultdict(list)
+        for command in fresh:
+            by_market[command.market_id].append(command)
+        next_offset = records[-1].offset + 1
+        try:
+            effects = await self._settle(by_market, tp.partition, next_offset)
+        except Exception:
+            logger.exception("batch on partition %s failed; rebuilding and retrying", tp)
+            self.forget([tp.partition])
+            await self.seek_to_stored([tp])
+            await asyncio.sleep(0.2)
+            return
+        self.applied.update(seen)
+        self.batches += 1
+        await self._announce(seen, effects)
+
+    async def _settle(
+        self, by_market: dict[int, list[Command]], partition: int, next_offset: int
+    ) -> list[tuple[settlement.BatchEffects, list[Event]]]:
+        results = []
+        async with self.connections.sessions() as session:
+            for market_id, market_commands in sorted(by_market.items()):
+                book = await self._book(session, market_id, partition)
+                outputs = [(c, run_command(book, c)) for c in market_commands]
+                every = [e for _, events in outputs for e in events]
+                orders, users = settlement.touched_by(every)
+                batch = await settlement.load(session, market_id, orders, users)
+                for command, events in outputs:
+                    batch.apply(events, command.command_id)
+                effects = await batch.write(session, [c.command_id for c in market_commands])
+                for command in market_commands:
+                    if isinstance(command, Resolve):
+                        await resolve_market(session, market_id, command.outcome)
+                results.append((effects, every))
+            await session.execute(
+                text(
+                    "INSERT INTO matcher_offsets (consumer_group, topic, partition, next_offset)"
+                    " VALUES (:g, :t, :p, :o) ON CONFLICT (consumer_group, topic, partition)"
+                    " DO UPDATE SET next_offset = EXCLUDED.next_offset"
+                ),
+                {"g": GROUP, "t": self.topic, "p": partition, "o": next_offset},
+            )
+            await session.commit()
+        return results
+
+    async def _expire_due(self) -> None:
+        """GTD orders whose time has come, settled like any batch."""
+        now = now_ms()
+        for market_id, book in list(self.books.items()):
+            events = book.expire(now)
+            if not events:
+                continue
+            try:
+                async with self.connections.sessions() as session:
+                    orders, users = settlement.touched_by(events)
+                    batch = await settlement.load(session, market_id, orders, users)
+                    batch.apply(events)
+                    effects = await batch.write(session, [])
+                    await session.commit()
+            except Exception:
+                logger.exception("expiring orders of market %s failed; rebuilding", market_id)
+                self.books.pop(market_id, None)
+                continue
+            await self._announce([], [(effects, events)])
+
+    async def _announce(
+        self, command_ids: list[int], results: list[tuple[settlement.BatchEffects, list[Event]]]
+    ) -> None:
+        """After commit: who waits hears their commands are done; books and events go out.
+        At least once: a failure here loses nothing in Postgres."""
+        try:
+            redis = self.connections.redis
+            if command_ids:
+                await redis.publish(RESULTS_CHANNEL, orjson.dumps(command_ids))
+            for effects, events in results:
+                market = effects.market_id
+                book = self.books.get(market)
+                if book is not None:
+                    total = None
+                    if market in self.rebuilt:
+                        total = await _total_volume(self.connections, market)
+                        self.rebuilt.discard(market)
+                    await publish_book(
+                        redis,
+                        book,
+                        traded_qty=effects.traded_qty,
+                        now_ms=now_ms(),
+                        total_volume=total,
+                    )
+                if events:
+                    await self.connections.producer.send(
+                        self.events_topic,
+                        orjson.dumps({"market": effects.market_id, "events": events}),
+                        key=commands.key(effects.market_id),
+                    )
+        except Exception:
+            logger.exception("announcing a committed batch failed (Postgres has it)")
+
+
+async def _total_volume(connections: Connections, market_id: int) -> int:
+    async with connections.sessions() as session:
+        total = await session.scalar(
+            text("SELECT coalesce(sum(quantity), 0) FROM trades WHERE market_id = :m"),
+            {"m": market_id},
+        )
+    return int(total or 0)
+
+
+async def resend_pending(connections: Connections, older_than_seconds: float = 5.0) -> int:
+    """Re-send commands that never reached a matcher (the API died between commit and
+    produce, or the broker lost them); the bitmap makes a duplicate harmless."""
+    async with connections.sessions() as session:
+        rows = (
+            (
+                await session.execute(
+                    text(
+                        "SELECT c.id, c.market_id, c.kind AS command, c.order_id, c.user_id,"
+                        " c.payload, o.user_id AS owner, o.side, o.outcome, o.price, o.quantity,"
+                        " o.kind, o.time_in_force, o.post_only, o.budget, o.stp,"
+                        " (extract(epoch FROM o.expires_at) * 1000)::bigint AS expires"
+                        " FROM commands c LEFT JOIN orders o ON o.id = c.order_id"
+                        " WHERE c.applied_at IS NULL"
+                        " AND c.created_at < now() - make_interval(secs => :age) ORDER BY c.id"
+                    ),
+                    {"age": older_than_seconds},
+                )
+            )
+            .mappings()
+            .all()
+        )
+    topic = connections.settings.topic(ORDERS)
+    for row in rows:
+        command = command_from_row(row)
+        if command is not None:
+            await connections.producer.send(
+                topic, commands.encode(command), key=commands.key(command.market_id)
+            )
+    if rows:
+        await connections.producer.flush()
+    return len(rows)
+
+
+def command_from_row(row: RowMapping) -> Command | None:
+    """A `commands` row (joined with its order) as the message the API sent."""
+    cid, market, kind = row["id"], row["market_id"], row["command"]
+    data = orjson.loads(row["payload"] or "{}")
+    if kind == "PLACE":
+        engine_kind = (
+            OrderKind.MARKET
+            if row["kind"] == "MARKET"
+            else OrderKind.POST_ONLY
+            if row["post_only"]
+            else OrderKind[row["time_in_force"]]
+        )
+        return Place(
+            cid,
+            market,
+            row["order_id"],
+            row["owner"],
+            int(Side[row["side"]]),
+            int(Outcome[row["outcome"]]),
+            row["price"],
+            row["quantity"],
+            int(engine_kind),
+            row["expires"] if row["time_in_force"] == "GTD" else None,
+            row["budget"],
+            int(Stp[row["stp"]]),
+        )
+    if kind == "CANCEL":
+        return Cancel(cid, market, row["order_id"], row["user_id"])
+    if kind == "AMEND":
+        return Amend(
+            cid, market, row["order_id"], row["user_id"], data.get("new_price"), data.get("new_qty")
+        )
+    if kind == "CANCEL_ALL":
+        return CancelAll(cid, market, row["user_id"])
+    if kind == "RESOLVE":
+        return Resolve(cid, market, data["outcome"])
+    simple: dict[str, type[Halt | Resume | Close]] = {
+        "HALT": Halt,
+        "RESUME": Resume,
+        "CLOSE": Close,
+    }
+    return simple[kind](cid, market) if kind in simple else None
+
+
+async def run_sweeper(
+    connections: Connections,
+    stop: asyncio.Event,
+    consuming: asyncio.Event,
+    interval: float = 10.0,
+) -> None:
+    """Every `interval` seconds, re-send commands older than it that no matcher applied. Not
+    before this matcher consumes: until then it would re-send what it is about to read."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+        if stop.is_set():
+            return
+        if not consuming.is_set():
+            continue
+        try:
+            resent = await resend_pending(connections, older_than_seconds=interval)
+            if resent:
+                logger.warning("re-sent %s commands no matcher had applied", resent)
+        except Exception:
+            logger.exception("re-sending pending commands failed; retrying")
+
+
+async def run_matcher(
+    connections: Connections, stop: asyncio.Event, ready: asyncio.Event | None = None
+) -> None:
+    """The matcher role: the consumer loop and the sweeper, until `stop` is set."""
+    matcher = Matcher(connections)
+    consuming = ready or asyncio.Event()
+    sweeper = asyncio.create_task(run_sweeper(connections, stop, consuming), name="sweeper")
+    try:
+        await matcher.run(stop, consuming)
+    finally:
+        stop.set()
+        await sweeper
