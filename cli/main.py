@@ -135,7 +135,7 @@ async def _run_api(settings: Settings, began: float, *, seed: bool, everything: 
 
 
 _NOT_YET = {
-    "sink": "not built yet (issue 6): no analytics are written to ClickHouse",
+    "sink": "not built yet: engine events wait on `market-events`; none reach ClickHouse",
 }
 
 

@@ -28,6 +28,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         data_dir=Path(tmp_path_factory.mktemp("data")),
         embedded_durable=False,
         kafka_topic_prefix=f"test-{uuid.uuid4().hex[:8]}-",
+        order_wait_ms=100,  # no matcher listens to the shared test topics
     )
     with EmbeddedStack(base) as filled:
         migrations.upgrade(filled.database_url)
