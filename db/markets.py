@@ -1,4 +1,4 @@
-"""Markets: creation, listing with keyset pages, halting and resuming.
+"""Markets: creation, listing with keyset pages, halting, resuming and asking for resolution.
 
 A market whose `closes_at` has passed is CLOSED even before the closer worker has written it:
 every read here computes the effective status against the caller's clock, so what a reader
@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -190,3 +190,50 @@ async def close_due(session: AsyncSession, now: datetime) -> list[int]:
         .returning(col(Market.id))
     )
     return sorted(i for i in closed if i is not None)
+
+
+RESOLVABLE = (MarketStatus.CLOSED, MarketStatus.HALTED)  # effective statuses resolution needs
+
+
+@dataclass(frozen=True, slots=True)
+class ResolutionCheck:
+    market: Market
+    status: MarketStatus  # effective, at `now`
+    queued: bool  # a RESOLVE of it waits for its matcher
+    pending: bool  # orders of it the matcher has not seen yet
+
+    @property
+    def allowed(self) -> bool:
+        return self.status in RESOLVABLE and not self.queued and not self.pending
+
+
+async def check_resolution(
+    session: AsyncSession, market_id: int, now: datetime
+) -> ResolutionCheck | None:
+    """Whether `market_id` may be resolved now, with its row locked until the caller's
+    transaction ends: two requests to resolve one market queue one after the other, so at
+    most one RESOLVE is ever waiting. None when the market is missing.
+
+    Not while an order of it is PENDING: its PLACE may reach the matcher after the RESOLVE
+    (its message lost, re-sent later by the sweeper), and a sell's reserved shares could not
+    be paid out."""
+    market: Market | None = await session.scalar(
+        select(Market)
+        .where(col(Market.id) == market_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if market is None:
+        return None
+    queued, pending = (
+        await session.execute(
+            text(
+                "SELECT EXISTS (SELECT FROM commands WHERE market_id = :m AND kind = 'RESOLVE'"
+                " AND applied_at IS NULL),"
+                " EXISTS (SELECT FROM orders WHERE market_id = :m AND status = 'PENDING')"
+            ),
+            {"m": market_id},
+        )
+    ).one()
+    status = effective_status(market.status, market.closes_at, now)
+    return ResolutionCheck(market, status, bool(queued), bool(pending))

@@ -462,7 +462,7 @@ async def amend_order(
             return short
     # the Amend message's own field names: the matcher's sweeper re-sends it from this
     payload = orjson.dumps({"new_price": price, "new_qty": quantity}).decode()
-    command_id = await _queue(session, "AMEND", row.market_id, user_id, order_id, payload)
+    command_id = await queue_command(session, "AMEND", row.market_id, user_id, order_id, payload)
     return Requested(order_id, row.market_id, command_id)
 
 
@@ -516,14 +516,16 @@ async def _reserve_more(
     return None
 
 
-async def _queue(
+async def queue_command(
     session: AsyncSession,
     kind: str,
     market_id: int,
-    user_id: int,
+    user_id: int | None,
     order_id: int | None,
     payload: str = "{}",
 ) -> int:
+    """Queue one command for `market_id`'s matcher in the caller's transaction; its id.
+    `payload` holds the message's own fields, as the sweeper's `command_from_row` reads them."""
     queued = await session.execute(
         text(
             "INSERT INTO commands (market_id, kind, order_id, user_id, payload)"

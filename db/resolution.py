@@ -1,12 +1,14 @@
 """Resolution pays out a closed market, once: 100¢ per winning share (50¢ per share, YES or
 NO, when VOID), from the collateral that backed them. Every position's shares go back to the
 market and its cost basis turns into realized PnL. The caller has already cancelled the
-book (so nothing is reserved), in the same transaction."""
+book in the same transaction; orders the matcher has not seen yet are refused here, so
+nothing stays reserved."""
 
 import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db import settlement
 from db.enums import Asset, EntryKind, LedgerAccount
 from db.ledger import Leg, post_journals
 
@@ -28,6 +30,15 @@ async def resolve_market(session: AsyncSession, market_id: int, outcome: str) ->
     )
     if status in ("RESOLVED", "VOIDED"):
         raise AlreadyResolved(f"market {market_id} is already {status}")
+    pending = (
+        await session.execute(
+            text("SELECT id FROM orders WHERE market_id = :m AND status = 'PENDING'"),
+            {"m": market_id},
+        )
+    ).scalars()
+    late = await settlement.load(session, market_id, set(pending), set())
+    late.reject_pending("the market was resolved before this order reached it")
+    await late.write(session, [])
     rows = (
         await session.execute(
             text(

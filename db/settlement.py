@@ -175,6 +175,15 @@ class Settlement:
             self._release_excess(order)
         self.touched.clear()
 
+    def reject_pending(self, reason: str) -> None:
+        """Refuse every loaded order the matcher has not seen yet (resolution does this, so
+        that no late order keeps cash or shares reserved), releasing what they hold."""
+        for order in self.orders.values():
+            if order.status is OrderStatus.PENDING:
+                order.status = OrderStatus.REJECTED
+                order.reason = reason
+                self._release_excess(order)
+
     def _order(self, order_id: int) -> OrderState:
         self.touched.add(order_id)
         return self.orders[order_id]

@@ -1,4 +1,6 @@
-"""Markets: read by anyone, created, halted and resumed by administrators.
+"""Markets: read by anyone; created, halted, resumed and resolved by administrators. Halt,
+resume and resolve also travel to the market's matcher as commands (queued in the same
+transaction as the change, produced after commit), so they are ordered after every trade.
 
 Also the page helpers the portfolio shares: `first` bounds, ids and id cursors. A market
 cursor holds its sort key, the sort value and the id (a keyset position), so it stays valid
@@ -11,6 +13,7 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from auth.viewer import Viewer
@@ -19,6 +22,7 @@ from db.enums import MarketStatus as StoredStatus
 from db.markets import MarketFilter as StoredFilter
 from db.markets import MarketOrder
 from db.models import Market as MarketRow
+from db.orders import in_transaction
 from resolvers.access import admin
 from resolvers.paging import (
     MAX_ID,
@@ -43,12 +47,17 @@ from schema.markets import (
     MarketFilter,
     MarketHalted,
     MarketOrderBy,
+    MarketResolutionRequested,
     MarketResult,
     MarketResumed,
     MarketsResult,
+    Resolution,
+    ResolveMarketResult,
     ResumeMarketResult,
     SortDirection,
 )
+from workers import dispatch
+from workers.commands import Halt, Resolve, Resume
 
 PAGE_DEFAULT = 20
 CATEGORY = re.compile(r"[a-z0-9-]{1,50}")
@@ -270,6 +279,28 @@ async def _not_movable(
     )
 
 
+async def _move(
+    info: Info[Context, None],
+    given_id: str,
+    command: type[Halt | Resume],
+) -> MarketRow | NotFound | InvalidState:
+    """Flip the status and queue the command in one transaction, then tell the matcher."""
+    market_id = parse_id(given_id)
+    source = StoredStatus.OPEN if command is Halt else StoredStatus.HALTED
+    move = repository.halt_market if command is Halt else repository.resume_market
+    row = queued = None
+    if market_id is not None:
+        async with info.context.connections.sessions() as session:
+            row = await move(session, market_id, info.context.now)
+            if row is not None:
+                queued = await dispatch.queue(session, command, market_id)
+            await session.commit()
+    if row is None or queued is None:
+        return await _not_movable(info, given_id, market_id, source)
+    await dispatch.send(info.context.connections, [queued])
+    return row
+
+
 async def halt_market(
     info: Info[Context, None],
     id: Annotated[strawberry.ID, strawberry.argument(description="The OPEN market to halt.")],
@@ -277,14 +308,9 @@ async def halt_market(
     viewer = admin(info)
     if not isinstance(viewer, Viewer):
         return viewer
-    market_id = parse_id(id)
-    row = None
-    if market_id is not None:
-        async with info.context.connections.sessions() as session:
-            row = await repository.halt_market(session, market_id, info.context.now)
-            await session.commit()
-    if row is None:
-        return await _not_movable(info, id, market_id, StoredStatus.OPEN)
+    row = await _move(info, id, Halt)
+    if isinstance(row, NotFound | InvalidState):
+        return row
     return MarketHalted(market=Market.from_model(row, info.context.now))
 
 
@@ -295,15 +321,56 @@ async def resume_market(
     viewer = admin(info)
     if not isinstance(viewer, Viewer):
         return viewer
-    market_id = parse_id(id)
-    row = None
-    if market_id is not None:
-        async with info.context.connections.sessions() as session:
-            row = await repository.resume_market(session, market_id, info.context.now)
-            await session.commit()
-    if row is None:
-        return await _not_movable(info, id, market_id, StoredStatus.HALTED)
+    row = await _move(info, id, Resume)
+    if isinstance(row, NotFound | InvalidState):
+        return row
     return MarketResumed(market=Market.from_model(row, info.context.now))
+
+
+async def resolve_market(
+    info: Info[Context, None],
+    id: Annotated[
+        strawberry.ID,
+        strawberry.argument(description="The market to resolve: CLOSED, or HALTED."),
+    ],
+    outcome: Annotated[Resolution, strawberry.argument(description="How it resolves.")],
+) -> ResolveMarketResult:
+    viewer = admin(info)
+    if not isinstance(viewer, Viewer):
+        return viewer
+    market_id = parse_id(id)
+    if market_id is None:
+        return NotFound(message=f"No market has the id {id!r}.", field="id")
+    now = info.context.now
+
+    async def request(
+        session: AsyncSession,
+    ) -> repository.ResolutionCheck | Resolve | None:
+        check = await repository.check_resolution(session, market_id, now)
+        if check is None or not check.allowed:
+            return check
+        return await dispatch.queue(session, Resolve, market_id, outcome.name)
+
+    requested = await in_transaction(info.context.connections.sessions, request)
+    if requested is None:
+        return NotFound(message=f"No market has the id {id!r}.", field="id")
+    if isinstance(requested, repository.ResolutionCheck):
+        if requested.queued:
+            return InvalidState(message="The market's resolution is already on its way.")
+        if requested.pending and requested.status in repository.RESOLVABLE:
+            return InvalidState(
+                message="Orders of the market are still on their way to its matcher;"
+                " try again in a moment."
+            )
+        return InvalidState(
+            message=f"The market is {requested.status.value}; this needs it CLOSED or HALTED."
+        )
+    connections = info.context.connections
+    await dispatch.send_and_wait(connections, info.context.results, [requested])
+    async with connections.sessions() as session:
+        row = await repository.market_by_id(session, market_id)
+    assert row is not None  # markets are never deleted
+    return MarketResolutionRequested(market=Market.from_model(row, now))
 
 
 # -- the fields, for schema.schema to mix into Query and Mutation ----------------------------
@@ -331,4 +398,10 @@ class MarketMutation:
     resume_market: ResumeMarketResult = strawberry.field(
         resolver=resume_market,
         description="Resume trading in a HALTED market before it closes (administrators).",
+    )
+    resolve_market: ResolveMarketResult = strawberry.field(
+        resolver=resolve_market,
+        description="Resolve a CLOSED or HALTED market, once (administrators): its matcher"
+        " cancels the resting orders, releases what they hold and pays 100 cents per winning"
+        " share (50 per share when VOID). Waits briefly for the matcher, like placeOrder.",
     )

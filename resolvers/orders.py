@@ -2,8 +2,6 @@
 briefly for its answer. Postgres is the truth: once the transaction commits the order
 exists, whatever happens to the message (the matcher's sweeper re-sends what it missed)."""
 
-import asyncio
-import logging
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -49,12 +47,9 @@ from schema.orders import (
 from schema.portfolio import Order
 from schema.portfolio import OrderKind as OrderKindType
 from schema.portfolio import TimeInForce as TimeInForceType
-from workers.commands import Amend, Cancel, CancelAll, Command, Place, encode, key
-from workers.kafka import ORDERS
+from workers import dispatch
+from workers.commands import Amend, Cancel, CancelAll, Command, Place
 
-logger = logging.getLogger("predmarket.orders")
-
-SEND_TIMEOUT = 5.0  # seconds; a broker that is down must not hold the caller longer
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ENGINE_KIND = {
@@ -181,44 +176,10 @@ def _refused(placement: repository.Placement, wanted: repository.NewOrder) -> Pl
     raise AssertionError(placement)
 
 
-async def _send(info: Info[Context, None], commands: Sequence[Command]) -> None:
-    """Produce the commands, keyed by market. A failure is logged, not raised: the orders
-    are committed, and the matcher's sweeper re-sends what never reached it."""
-    if not commands:
-        return
-    connections = info.context.connections
-    topic = connections.settings.topic(ORDERS)
-    producer = connections.producer
-    try:
-        async with asyncio.timeout(SEND_TIMEOUT):
-            if len(commands) == 1:
-                only = commands[0]
-                await producer.send_and_wait(topic, encode(only), key=key(only.market_id))
-                return
-            sent = [await producer.send(topic, encode(c), key=key(c.market_id)) for c in commands]
-            outcomes = await asyncio.gather(*sent, return_exceptions=True)
-    except Exception:
-        logger.exception("could not produce commands %s", [c.command_id for c in commands])
-        return
-    failed = [
-        c.command_id
-        for c, o in zip(commands, outcomes, strict=True)
-        if isinstance(o, BaseException)
-    ]
-    if failed:
-        logger.error("could not produce commands %s: %r", failed, outcomes)
-
-
 async def _send_and_wait(info: Info[Context, None], commands: Sequence[Command]) -> set[int]:
     """Send the commands, then wait (at most ORDER_WAIT_MS) until the matcher says it applied
     them; returns the ids it applied in time."""
-    waiter = info.context.results
-    if waiter is None:
-        await _send(info, commands)
-        return set()
-    with waiter.expect(c.command_id for c in commands) as expected:
-        await _send(info, commands)
-        return await expected.wait(info.context.connections.settings.order_wait_ms / 1000)
+    return await dispatch.send_and_wait(info.context.connections, info.context.results, commands)
 
 
 async def _orders(info: Info[Context, None], user_id: int, ids: Sequence[int]) -> list[OrderRow]:

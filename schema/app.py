@@ -16,14 +16,17 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.types.unset import UNSET, UnsetType
 
 from auth.authenticate import Authentication, authenticate
 from schema.context import Context
 from schema.loaders import Loaders
 from schema.schema import schema
 from settings import Settings
+from workers import dispatch
 from workers.closer import run_closer
 from workers.connections import Connections, open_connections
+from workers.fanout import FeedHub
 from workers.ratelimit import RateLimiter
 from workers.results import ResultWaiter
 
@@ -31,6 +34,9 @@ FRONTEND = Path(__file__).resolve().parent.parent / "frontend" / "public"
 
 
 class GraphQLApp(GraphQL[Context, None]):
+    keep_alive = True  # graphql-ws (legacy) pings; graphql-transport-ws has Heartbeat events
+    keep_alive_interval = 10.0
+
     def __init__(self, connections: "ConnectionsHolder") -> None:
         super().__init__(schema, graphql_ide="graphiql")
         self.holder = connections
@@ -89,7 +95,28 @@ class GraphQLApp(GraphQL[Context, None]):
             auth_problem=auth.problem,
             loaders=Loaders(connections.sessions),
             results=self.holder.results,
+            feed=self.holder.feed,
         )
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Credentials come in `connection_init`: {"Authorization": "Bearer ..."} or
+        {"X-Api-Key": ...}. Refused ones leave the socket anonymous, with the reason kept for
+        the typed error of a private subscription."""
+        params = {str(k).lower(): v for k, v in (context.connection_params or {}).items()}
+        authorization, api_key = params.get("authorization"), params.get("x-api-key")
+        if isinstance(authorization, str) or isinstance(api_key, str):
+            connections = self.holder.get()
+            async with connections.sessions() as session:
+                found = await authenticate(
+                    session,
+                    connections.settings.jwt_secret,
+                    authorization if isinstance(authorization, str) else None,
+                    api_key if isinstance(api_key, str) else None,
+                    datetime.now(UTC),
+                )
+            context.viewer, context.auth_problem = found.viewer, found.problem
+        unset: UnsetType = UNSET
+        return unset
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
@@ -130,6 +157,7 @@ class ConnectionsHolder:
         self.connections = connections
         self._limiter: RateLimiter | None = None
         self.results: ResultWaiter | None = None
+        self.feed: FeedHub | None = None
 
     def get(self) -> Connections:
         if self.connections is None:
@@ -140,6 +168,7 @@ class ConnectionsHolder:
         self.connections = None
         self._limiter = None
         self.results = None
+        self.feed = None
 
     def limiter(self) -> RateLimiter:
         connections = self.get()
@@ -167,10 +196,19 @@ def create_app(
             holder.results = ResultWaiter(holder.get().redis)
             await holder.results.start()
             stack.push_async_callback(holder.results.stop)
+            holder.feed = FeedHub(holder.get().redis)
+            await holder.feed.start()
+            stack.push_async_callback(holder.feed.stop)
             if background:
                 stop = asyncio.Event()
+                connections = holder.get()
+
+                async def send_closes(market_ids: list[int]) -> None:
+                    await dispatch.send_closes(connections, market_ids)
+
                 closer = asyncio.create_task(
-                    run_closer(holder.get().sessions, stop_event=stop), name="market closer"
+                    run_closer(connections.sessions, stop_event=stop, on_closed=send_closes),
+                    name="market closer",
                 )
                 stack.push_async_callback(_stop, stop, closer)
             yield

@@ -87,6 +87,15 @@ class Outcome(Enum):
     NO = strawberry.enum_value("NO", description="The event does not happen.")
 
 
+@strawberry.enum(description="How an administrator resolves a market.")
+class Resolution(Enum):
+    YES = strawberry.enum_value("YES", description="YES won: each YES share pays 100 cents.")
+    NO = strawberry.enum_value("NO", description="NO won: each NO share pays 100 cents.")
+    VOID = strawberry.enum_value(
+        "VOID", description="Cancelled: every share, YES or NO, pays 50 cents."
+    )
+
+
 @strawberry.enum(description="What a list of markets is sorted by (ties broken by id).")
 class MarketOrderField(Enum):
     CREATED_AT = strawberry.enum_value("CREATED_AT", description="When it was created.")
@@ -237,6 +246,17 @@ class MarketResumed:
     market: Market = strawberry.field(description="The market, OPEN again.")
 
 
+@strawberry.type(
+    description="Resolution was queued on the market's matcher, after every trade before it."
+)
+class MarketResolutionRequested:
+    market: Market = strawberry.field(
+        description="The market as it is when the matcher answered: RESOLVED or VOIDED once it"
+        " has cancelled the resting orders and paid out; still CLOSED or HALTED if the answer"
+        " did not come within the wait (the payout follows, exactly once)."
+    )
+
+
 MarketResult = Annotated[
     Market | NotFound,
     strawberry.union("MarketResult", description="A market, or that there is none."),
@@ -256,6 +276,10 @@ HaltMarketResult = Annotated[
 ResumeMarketResult = Annotated[
     MarketResumed | NotFound | InvalidState | NotAuthenticated | Forbidden,
     strawberry.union("ResumeMarketResult", description="The outcome of resumeMarket."),
+]
+ResolveMarketResult = Annotated[
+    MarketResolutionRequested | NotFound | InvalidState | NotAuthenticated | Forbidden,
+    strawberry.union("ResolveMarketResult", description="The outcome of resolveMarket."),
 ]
 
 

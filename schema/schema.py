@@ -16,6 +16,7 @@ from resolvers.money import MoneyMutation, MoneyQuery
 from resolvers.orders import OrderMutation
 from resolvers.portfolio import PortfolioQuery
 from resolvers.server import server_info
+from resolvers.subscriptions import Subscription
 from schema.common import CENTS_SCALAR, Cents
 from schema.errors import MaskUnexpectedErrors
 from schema.types import ServerInfo
@@ -47,6 +48,7 @@ class Mutation(IdentityMutation, MoneyMutation, MarketMutation, OrderMutation):
 schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
+    subscription=Subscription,
     config=StrawberryConfig(scalar_map={Cents: CENTS_SCALAR}),
     extensions=[
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),

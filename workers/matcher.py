@@ -23,7 +23,7 @@ from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import settlement
-from db.resolution import resolve_market
+from db.resolution import AlreadyResolved, resolve_market
 from engine import Book, MarketState, OrderKind, Outcome, Side, Stp
 from engine.events import Event
 from engine.snapshot import RestingOrder, Snapshot
@@ -42,6 +42,7 @@ from workers.commands import (
     Resume,
 )
 from workers.connections import Connections
+from workers.feed import publish_batch
 from workers.kafka import MARKET_EVENTS, ORDERS
 
 logger = logging.getLogger("predmarket.matcher")
@@ -132,7 +133,11 @@ async def rebuild_book(session: AsyncSession, market_id: int) -> Book:
         else:
             asks.append((yes_price, queue, resting))
     ordered = [r for *_, r in sorted(bids)] + [r for *_, r in sorted(asks)]
-    state = {"HALTED": MarketState.HALTED, "OPEN": MarketState.OPEN}.get(status, MarketState.CLOSED)
+    # A market stored CLOSED may still hold orders (its CLOSE command not applied yet): it
+    # comes back halted, so that the CLOSE (or RESOLVE) still cancels them.
+    state = MarketState.OPEN if status == "OPEN" else MarketState.HALTED
+    if status in ("RESOLVED", "VOIDED"):
+        state = MarketState.CLOSED
     return Book.restore(Snapshot(market_id, seq, state, 0, last, tuple(ordered)))
 
 
@@ -290,7 +295,7 @@ class Matcher:
                 effects = await batch.write(session, [c.command_id for c in market_commands])
                 for command in market_commands:
                     if isinstance(command, Resolve):
-                        await resolve_market(session, market_id, command.outcome)
+                        await _resolve_once(session, market_id, command)
                 results.append((effects, every))
             await session.execute(
                 text(
@@ -326,12 +331,10 @@ class Matcher:
     async def _announce(
         self, command_ids: list[int], results: list[tuple[settlement.BatchEffects, list[Event]]]
     ) -> None:
-        """After commit: who waits hears their commands are done; books and events go out.
-        At least once: a failure here loses nothing in Postgres."""
+        """After commit: books and events go out, then who waits hears their commands are
+        done. At least once: a failure here loses nothing in Postgres."""
         try:
             redis = self.connections.redis
-            if command_ids:
-                await redis.publish(RESULTS_CHANNEL, orjson.dumps(command_ids))
             for effects, events in results:
                 market = effects.market_id
                 book = self.books.get(market)
@@ -353,8 +356,24 @@ class Matcher:
                         orjson.dumps({"market": effects.market_id, "events": events}),
                         key=commands.key(effects.market_id),
                     )
+                await publish_batch(
+                    redis, effects, events, now_ms(), sessions=self.connections.sessions
+                )
+            # last: whoever waits for these commands then reads books that include them
+            if command_ids:
+                await redis.publish(RESULTS_CHANNEL, orjson.dumps(command_ids))
         except Exception:
             logger.exception("announcing a committed batch failed (Postgres has it)")
+
+
+async def _resolve_once(session: AsyncSession, market_id: int, command: Resolve) -> None:
+    """Pay out, unless the market was already resolved (a second RESOLVE, or one sent
+    twice): that one is applied as a no-op, never as a failure that would stall the
+    partition. resolve_market raises before it writes anything, so the batch goes on."""
+    try:
+        await resolve_market(session, market_id, command.outcome)
+    except AlreadyResolved as already:
+        logger.warning("RESOLVE %s skipped: %s", command.command_id, already)
 
 
 async def _total_volume(connections: Connections, market_id: int) -> int:

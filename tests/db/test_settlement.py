@@ -4,6 +4,7 @@ order ends. The conservation audit runs after every test (the `connections` fixt
 
 from dataclasses import dataclass, field
 
+import pytest
 from sqlalchemy import text
 
 from db import settlement
@@ -11,6 +12,7 @@ from db.audit import run_audit
 from db.enums import Asset, EntryKind, LedgerAccount
 from db.ledger import Leg, post_journal
 from db.money import add_cash
+from db.resolution import AlreadyResolved, resolve_market
 from engine import Book, OrderKind, Outcome, Side
 from engine.events import Event
 from tests.db.factories import insert_order, make_market, make_user
@@ -349,3 +351,25 @@ async def test_a_pending_amend_keeps_what_the_api_reserved_for_it(
         await session.commit()
     assert await d.order(buy) == ("PARTIALLY_FILLED", 4, 330, 0)  # 55 x 6 held
     assert await d.cash("carl") == (10_000 - 200 - 330, 330)
+
+
+async def test_resolution_refuses_orders_the_matcher_never_saw_and_pays_once(
+    connections: Connections,
+) -> None:
+    d = await minted(connections)
+    async with connections.sessions() as session:  # committed, never delivered
+        late = await insert_order(session, d.market, d.users["ada"], "SELL", "YES", 90, 4)
+        await session.commit()
+    await d.settle(d.book.close_out())
+    async with connections.sessions() as session:
+        paid = await resolve_market(session, d.market, "YES")
+        await session.commit()
+    assert paid == 1_000
+    assert await d.order(late) == ("REJECTED", 0, 0, 0)
+    assert await d.cash("ada") == (9_400 + 1_000, 0)
+    assert await d.position("ada", "YES") == (0, 0, 0, 400)
+    assert await d.position("bob", "NO") == (0, 0, 0, -400)
+    assert (await d.market_row())[:2] == (0, 0)
+    async with connections.sessions() as session:
+        with pytest.raises(AlreadyResolved):
+            await resolve_market(session, d.market, "NO")
