@@ -11,7 +11,6 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
-import engine
 from auth.viewer import Viewer
 from db import orders as repository
 from db.enums import ApiScope, Asset, OrderKind, Outcome, SelfTradePrevention, Side, TimeInForce
@@ -48,16 +47,10 @@ from schema.portfolio import Order
 from schema.portfolio import OrderKind as OrderKindType
 from schema.portfolio import TimeInForce as TimeInForceType
 from workers import dispatch
-from workers.commands import Amend, Cancel, CancelAll, Command, Place
+from workers.commands import Amend, Cancel, CancelAll, Command, Place, place_from_order
 
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ENGINE_KIND = {
-    TimeInForce.GTC: engine.OrderKind.GTC,
-    TimeInForce.GTD: engine.OrderKind.GTD,
-    TimeInForce.IOC: engine.OrderKind.IOC,
-    TimeInForce.FOK: engine.OrderKind.FOK,
-}
 
 
 def _invalid(field: str, message: str) -> InvalidInput:
@@ -118,27 +111,23 @@ def _check(data: PlaceOrderInput, now: datetime) -> repository.NewOrder | Invali
 
 
 def _place_command(user_id: int, order_id: int, command_id: int, o: repository.NewOrder) -> Place:
-    if o.kind is OrderKind.MARKET:
-        kind = engine.OrderKind.MARKET
-    elif o.post_only:
-        kind = engine.OrderKind.POST_ONLY
-    else:
-        kind = _ENGINE_KIND[o.time_in_force]
-    return Place(
-        command_id=command_id,
+    return place_from_order(
+        command_id,
+        order_id,
         market_id=o.market_id,
-        order_id=order_id,
         user_id=user_id,
-        side=int(engine.Side[o.side.value]),
-        outcome=int(engine.Outcome[o.outcome.value]),
+        side=o.side.value,
+        outcome=o.outcome.value,
+        kind=o.kind.value,
+        time_in_force=o.time_in_force.value,
+        post_only=o.post_only,
         price=o.price,
-        qty=o.quantity,
-        kind=int(kind),
-        expires_at=None
+        quantity=o.quantity,
+        expires_ms=None
         if o.expires_at is None
         else (o.expires_at - EPOCH) // timedelta(milliseconds=1),
         budget=o.budget,
-        stp=int(engine.Stp[o.stp.value]),
+        stp=o.stp.value,
     )
 
 

@@ -12,6 +12,8 @@ from typing import ClassVar
 
 import orjson
 
+import engine
+
 # After each committed batch the matcher publishes, on this Redis channel, the JSON list of
 # the command ids it applied (or skipped as already applied).
 RESULTS_CHANNEL = "command-results"
@@ -89,6 +91,46 @@ class Resolve:
     command_id: int
     market_id: int
     outcome: str  # "YES", "NO" or "VOID"
+
+
+def place_from_order(
+    command_id: int,
+    order_id: int,
+    *,
+    market_id: int,
+    user_id: int,
+    side: str,
+    outcome: str,
+    kind: str,
+    time_in_force: str,
+    post_only: bool,
+    price: int,
+    quantity: int,
+    expires_ms: int | None,
+    budget: int | None,
+    stp: str,
+) -> Place:
+    """The PLACE command of an order as Postgres stores it (its enums as text)."""
+    if kind == "MARKET":
+        engine_kind = engine.OrderKind.MARKET
+    elif post_only:
+        engine_kind = engine.OrderKind.POST_ONLY
+    else:
+        engine_kind = engine.OrderKind[time_in_force]
+    return Place(
+        command_id,
+        market_id,
+        order_id,
+        user_id,
+        int(engine.Side[side]),
+        int(engine.Outcome[outcome]),
+        price,
+        quantity,
+        int(engine_kind),
+        expires_ms if time_in_force == "GTD" else None,
+        budget,
+        int(engine.Stp[stp]),
+    )
 
 
 Command = Place | Cancel | Amend | CancelAll | Halt | Resume | Close | Resolve

@@ -40,6 +40,7 @@ from workers.commands import (
     Place,
     Resolve,
     Resume,
+    place_from_order,
 )
 from workers.connections import Connections
 from workers.feed import publish_batch
@@ -424,26 +425,21 @@ def command_from_row(row: RowMapping) -> Command | None:
     cid, market, kind = row["id"], row["market_id"], row["command"]
     data = orjson.loads(row["payload"] or "{}")
     if kind == "PLACE":
-        engine_kind = (
-            OrderKind.MARKET
-            if row["kind"] == "MARKET"
-            else OrderKind.POST_ONLY
-            if row["post_only"]
-            else OrderKind[row["time_in_force"]]
-        )
-        return Place(
+        return place_from_order(
             cid,
-            market,
             row["order_id"],
-            row["owner"],
-            int(Side[row["side"]]),
-            int(Outcome[row["outcome"]]),
-            row["price"],
-            row["quantity"],
-            int(engine_kind),
-            row["expires"] if row["time_in_force"] == "GTD" else None,
-            row["budget"],
-            int(Stp[row["stp"]]),
+            market_id=market,
+            user_id=row["owner"],
+            side=row["side"],
+            outcome=row["outcome"],
+            kind=row["kind"],
+            time_in_force=row["time_in_force"],
+            post_only=row["post_only"],
+            price=row["price"],
+            quantity=row["quantity"],
+            expires_ms=row["expires"],
+            budget=row["budget"],
+            stp=row["stp"],
         )
     if kind == "CANCEL":
         return Cancel(cid, market, row["order_id"], row["user_id"])
