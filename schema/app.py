@@ -21,6 +21,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from auth.authenticate import Authentication, authenticate
 from schema.context import Context
 from schema.loaders import Loaders
+from schema.multiplex import MultiplexHandler
 from schema.schema import schema
 from settings import Settings
 from workers import dispatch
@@ -36,6 +37,7 @@ FRONTEND = Path(__file__).resolve().parent.parent / "frontend" / "public"
 class GraphQLApp(GraphQL[Context, None]):
     keep_alive = True  # graphql-ws (legacy) pings; graphql-transport-ws has Heartbeat events
     keep_alive_interval = 10.0
+    graphql_transport_ws_handler_class = MultiplexHandler  # public feeds run once per group
 
     def __init__(self, connections: "ConnectionsHolder") -> None:
         super().__init__(schema, graphql_ide="graphiql")
