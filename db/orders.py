@@ -583,3 +583,207 @@ async def orders_by_ids(session: AsyncSession, user_id: int, ids: Sequence[int])
         row: dict[str, Any] = dict(mapping)
         found[row["id"]] = Order(**row)
     return [found[i] for i in ids if i in found]
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """A new order written by `place_orders_at_once`, with what Postgres set on it."""
+
+    order_id: int
+    command_id: int
+    created_at: datetime
+    expires_at: datetime | None
+
+
+# Order entry in one statement for several calls ("groups", one user each, each user in one
+# group at most), each placed whole or not at all. It locks the accounts by key, then the
+# positions by key (as `_LOOK` does); a group is placed if every market is open and takes the
+# size, no clientOrderId was used before, and the user's cash and shares cover all its orders
+# together. For each such group it inserts the orders, moves the reservations, queues the
+# PLACE commands and writes one RESERVE journal (the ledger trigger checks that each
+# balances); for any other group it writes nothing.
+_AT_ONCE = (
+    "WITH input AS MATERIALIZED ("
+    "  SELECT * FROM jsonb_to_recordset(CAST(CAST($1 AS text) AS jsonb)) AS r(ord int, grp int,"
+    "   user_id bigint, market_id bigint, client_order_id text, side text, outcome text,"
+    "   kind text, time_in_force text, post_only boolean, stp text, price integer,"
+    "   quantity bigint, budget bigint, reserved_cash bigint, reserved_shares bigint,"
+    "   expires_at timestamptz)),"
+    " grps AS MATERIALIZED ("
+    "  SELECT * FROM jsonb_to_recordset(CAST(CAST($2 AS text) AS jsonb)) AS g(grp int,"
+    "   user_id bigint, cash bigint, now timestamptz, clients text[])),"
+    " need AS MATERIALIZED ("
+    "  SELECT * FROM jsonb_to_recordset(CAST(CAST($3 AS text) AS jsonb)) AS s(user_id bigint,"
+    "   market_id bigint, outcome text, quantity bigint)),"
+    " acct AS MATERIALIZED ("
+    "  SELECT user_id, cash_available FROM accounts"
+    "  WHERE user_id = ANY(CAST($4 AS bigint[])) ORDER BY user_id FOR UPDATE),"
+    # accounts first: the positions are read (and locked) only once the accounts are
+    " pos AS MATERIALIZED ("
+    "  SELECT p.user_id, p.market_id, p.outcome, p.shares_available FROM positions p"
+    "  WHERE (SELECT count(*) FROM acct) >= 0"
+    "  AND (p.user_id, p.market_id) IN (SELECT user_id, market_id FROM need)"
+    "  ORDER BY p.user_id, p.market_id, p.outcome FOR UPDATE OF p),"
+    " ok AS MATERIALIZED ("
+    "  SELECT g.grp, g.user_id FROM grps g WHERE (SELECT count(*) FROM pos) >= 0"
+    "   AND coalesce((SELECT a.cash_available FROM acct a WHERE a.user_id = g.user_id), 0)"
+    "    >= g.cash"
+    "   AND NOT EXISTS (SELECT FROM need LEFT JOIN pos ON pos.user_id = need.user_id"
+    "    AND pos.market_id = need.market_id AND pos.outcome = need.outcome"
+    "    WHERE need.user_id = g.user_id AND coalesce(pos.shares_available, 0) < need.quantity)"
+    "   AND NOT EXISTS (SELECT FROM input i LEFT JOIN markets m ON m.id = i.market_id"
+    "    WHERE i.grp = g.grp AND (m.id IS NULL OR m.status <> 'OPEN'"
+    "    OR m.closes_at <= g.now OR i.quantity > m.max_order_qty))"
+    "   AND NOT EXISTS (SELECT FROM orders o WHERE o.user_id = g.user_id"
+    "    AND o.client_order_id = ANY(g.clients))),"
+    " ids AS MATERIALIZED ("
+    "  SELECT x.ord, nextval('orders_id_seq') AS id FROM (SELECT i.ord FROM input i"
+    "   WHERE i.grp IN (SELECT grp FROM ok) ORDER BY i.ord) AS x),"
+    " new_orders AS ("
+    "  INSERT INTO orders (id, user_id, market_id, client_order_id, side, outcome, kind,"
+    "   time_in_force, post_only, stp, price, quantity, budget, reserved_cash,"
+    "   reserved_shares, expires_at, status)"
+    "  SELECT ids.id, i.user_id, i.market_id, i.client_order_id, i.side, i.outcome, i.kind,"
+    "   i.time_in_force, i.post_only, i.stp, i.price, i.quantity, i.budget, i.reserved_cash,"
+    "   i.reserved_shares, i.expires_at, 'PENDING'"
+    "  FROM input i JOIN ids ON ids.ord = i.ord"
+    "  RETURNING id, user_id, market_id, created_at, expires_at),"
+    " cash AS ("
+    "  UPDATE accounts a SET cash_available = a.cash_available - g.cash,"
+    "   cash_reserved = a.cash_reserved + g.cash"
+    "  FROM grps g WHERE a.user_id = g.user_id AND g.cash > 0"
+    "  AND g.grp IN (SELECT grp FROM ok)),"
+    " shares AS ("
+    "  UPDATE positions p SET shares_available = p.shares_available - s.quantity,"
+    "   shares_reserved = p.shares_reserved + s.quantity"
+    "  FROM need s WHERE p.user_id = s.user_id AND p.market_id = s.market_id"
+    "  AND p.outcome = s.outcome AND s.user_id IN (SELECT user_id FROM ok)),"
+    " journals AS MATERIALIZED ("
+    "  SELECT grp, nextval('ledger_journal_seq') AS id FROM ok),"
+    " ledger AS ("
+    "  INSERT INTO ledger_entries (journal_id, kind, asset, account, user_id, market_id,"
+    "   order_id, amount)"
+    "  SELECT j.id, 'RESERVE', CASE WHEN i.reserved_cash > 0 THEN 'CASH' ELSE i.outcome END,"
+    "   v.account, i.user_id, CASE WHEN i.reserved_cash > 0 THEN NULL ELSE i.market_id END,"
+    "   ids.id,"
+    "   v.sign * CASE WHEN i.reserved_cash > 0 THEN i.reserved_cash ELSE i.reserved_shares END"
+    "  FROM input i JOIN ids ON ids.ord = i.ord JOIN journals j ON j.grp = i.grp,"
+    "   (VALUES ('USER_AVAILABLE', -1), ('USER_RESERVED', 1)) AS v(account, sign)),"
+    " queued AS ("
+    "  INSERT INTO commands (market_id, kind, order_id, user_id, payload)"
+    "  SELECT market_id, 'PLACE', id, user_id, '{}' FROM new_orders ORDER BY id"
+    "  RETURNING order_id, id)"
+    " SELECT ids.ord, n.id, q.id AS command_id, n.created_at, n.expires_at"
+    " FROM new_orders n JOIN queued q ON q.order_id = n.id JOIN ids ON ids.id = n.id"
+)
+
+Group = tuple[int, Sequence[NewOrder], datetime]  # the user, the orders, the call's now
+
+
+async def place_groups_at_once(conn: Any, groups: Sequence[Group]) -> list[list[Placed] | None]:
+    """Each group (one user's call; no user twice) placed whole in one statement on the
+    asyncpg connection `conn`, outside any transaction (the statement is its own), its
+    orders in the order given; or None for a group when any of its orders would be refused
+    or a clientOrderId of it was used already or twice: nothing is written for that group,
+    and `place_orders` decides order by order. All None if the statement lost a race to a
+    concurrent one (nothing written)."""
+    if len({user for user, _, _ in groups}) != len(groups):
+        raise ValueError("a user in two groups")
+    rows: list[dict[str, Any]] = []
+    heads: list[dict[str, Any]] = []
+    needs: list[dict[str, Any]] = []
+    buyers: list[int] = []
+    where: dict[int, tuple[int, int]] = {}  # ord -> (group, index in group)
+    eligible = [False] * len(groups)
+    for grp, (user_id, wanted, now) in enumerate(groups):
+        clients = [w.client_order_id for w in wanted if w.client_order_id is not None]
+        if not wanted or len(set(clients)) != len(clients):
+            continue
+        eligible[grp] = True
+        cash = 0
+        need: dict[tuple[int, str], int] = defaultdict(int)
+        for index, o in enumerate(wanted):
+            where[len(rows)] = (grp, index)
+            rows.append(
+                {
+                    "ord": len(rows),
+                    "grp": grp,
+                    "user_id": user_id,
+                    "market_id": o.market_id,
+                    "client_order_id": o.client_order_id,
+                    "side": o.side.value,
+                    "outcome": o.outcome.value,
+                    "kind": o.kind.value,
+                    "time_in_force": o.time_in_force.value,
+                    "post_only": o.post_only,
+                    "stp": o.stp.value,
+                    "price": o.price,
+                    "quantity": o.quantity,
+                    "budget": o.budget,
+                    "reserved_cash": o.cash,
+                    "reserved_shares": o.shares,
+                    "expires_at": o.expires_at.isoformat() if o.expires_at else None,
+                }
+            )
+            cash += o.cash
+            if o.shares:
+                need[(o.market_id, o.outcome.value)] += o.shares
+        if any(w.side is Side.BUY for w in wanted):
+            buyers.append(user_id)
+        heads.append(
+            {
+                "grp": grp,
+                "user_id": user_id,
+                "cash": cash,
+                "now": now.isoformat(),
+                "clients": clients,
+            }
+        )
+        needs += [
+            {"user_id": user_id, "market_id": m, "outcome": out, "quantity": q}
+            for (m, out), q in need.items()
+        ]
+    results: list[list[Placed] | None] = [None] * len(groups)
+    if not rows:
+        return results
+    try:
+        found = await conn.fetch(
+            _AT_ONCE,
+            orjson.dumps(rows).decode(),
+            orjson.dumps(heads).decode(),
+            orjson.dumps(needs).decode(),
+            sorted(buyers),
+        )
+    except Exception as exc:
+        if _lost_a_race_raw(exc):
+            return results
+        raise
+    placed: list[dict[int, Placed]] = [{} for _ in groups]
+    for ord_, order_id, command_id, created_at, expires_at in found:
+        grp, index = where[ord_]
+        placed[grp][index] = Placed(order_id, command_id, created_at, expires_at)
+    for grp, (_, wanted, _) in enumerate(groups):
+        if not eligible[grp] or not placed[grp]:
+            continue
+        if len(placed[grp]) != len(wanted):
+            raise AssertionError(f"placed {len(placed[grp])} of {len(wanted)} orders")
+        results[grp] = [placed[grp][index] for index in range(len(wanted))]
+    return results
+
+
+async def place_orders_at_once(
+    conn: Any, user_id: int, wanted: Sequence[NewOrder], now: datetime
+) -> list[Placed] | None:
+    """One call's orders placed whole in one statement, or None (nothing written): see
+    `place_groups_at_once`."""
+    [placed] = await place_groups_at_once(conn, [(user_id, wanted, now)])
+    return placed
+
+
+def _lost_a_race_raw(exc: Exception) -> bool:
+    state = getattr(exc, "sqlstate", None)
+    if state == _UNIQUE:
+        return getattr(exc, "constraint_name", None) == _CLIENT_ID_UNIQUE or (
+            _CLIENT_ID_UNIQUE in str(exc)
+        )
+    return state in (_DEADLOCK, _SERIALIZATION)

@@ -14,7 +14,7 @@ def async_url(database_url: str) -> str:
     return f"postgresql+asyncpg://{rest}"
 
 
-def make_engine(database_url: str, *, pool_size: int = 32) -> AsyncEngine:
+def make_engine(database_url: str, *, pool_size: int = 64) -> AsyncEngine:
     """No pre-ping: it costs a round trip per checkout, and a connection the server dropped
     is invalidated on its first error anyway (that request fails, the next one reconnects).
     The pool is sized for a busy API process, so connections are not opened and closed."""

@@ -2,13 +2,16 @@
 briefly for its answer. Postgres is the truth: once the transaction commits the order
 exists, whatever happens to the message (the matcher's sweeper re-sends what it missed)."""
 
+import asyncio
 import re
+import weakref
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import strawberry
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from strawberry.types import Info
 
 from auth.viewer import Viewer
@@ -18,7 +21,9 @@ from db.enums import MarketStatus as StoredMarketStatus
 from db.models import Order as OrderRow
 from resolvers.access import signed_in
 from resolvers.paging import parse_id
+from schema import portfolio
 from schema.common import (
+    Cents,
     InsufficientFunds,
     InvalidInput,
     InvalidState,
@@ -26,6 +31,7 @@ from schema.common import (
 )
 from schema.context import Context
 from schema.markets import MarketStatus
+from schema.markets import Outcome as MarketOutcome
 from schema.orders import (
     CLIENT_ORDER_ID,
     MAX_BATCH,
@@ -48,6 +54,7 @@ from schema.portfolio import OrderKind as OrderKindType
 from schema.portfolio import TimeInForce as TimeInForceType
 from workers import dispatch
 from workers.commands import Amend, Cancel, CancelAll, Command, Place, place_from_order
+from workers.results import OrderNow
 
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -172,8 +179,137 @@ async def _send_and_wait(info: Info[Context, None], commands: Sequence[Command])
 
 
 async def _orders(info: Info[Context, None], user_id: int, ids: Sequence[int]) -> list[OrderRow]:
+    if not ids:
+        return []
     async with info.context.connections.sessions() as session:
         return await repository.orders_by_ids(session, user_id, ids)
+
+
+def _order_of(
+    user_id: int, wanted: repository.NewOrder, placed: repository.Placed, now: OrderNow
+) -> Order:
+    """The GraphQL order, from what order entry wrote and the matcher's committed answer:
+    the same as `Order.from_model` of the row read back."""
+    return Order(
+        id=strawberry.ID(str(placed.order_id)),
+        client_order_id=wanted.client_order_id,
+        side=portfolio.OrderSide(wanted.side.value),
+        outcome=MarketOutcome(wanted.outcome.value),
+        kind=portfolio.OrderKind(wanted.kind.value),
+        time_in_force=portfolio.TimeInForce(wanted.time_in_force.value),
+        post_only=wanted.post_only,
+        stp=portfolio.SelfTradePrevention(wanted.stp.value),
+        price=wanted.price,
+        quantity=wanted.quantity,
+        budget=None if wanted.budget is None else Cents(wanted.budget),
+        filled=now.filled,
+        remaining=wanted.quantity - now.filled,
+        filled_cost=Cents(now.filled_cost),
+        average_fill_price=now.filled_cost / now.filled if now.filled else None,
+        reserved_cash=Cents(now.reserved_cash),
+        reserved_shares=now.reserved_shares,
+        status=portfolio.OrderStatus(now.status),
+        reason=now.reason,
+        expires_at=placed.expires_at,
+        created_at=placed.created_at,
+        updated_at=now.updated_at,
+        market_id=wanted.market_id,
+    )
+
+
+_GROUP_ORDERS = 1000  # at most this many orders in one statement (one call may be bigger)
+_FLUSHERS = 4  # statements under way at once, per engine
+
+
+@dataclass(slots=True, eq=False)
+class _Call:
+    user_id: int
+    wanted: Sequence[repository.NewOrder]
+    now: datetime
+    placed: "asyncio.Future[list[repository.Placed] | None]"
+
+
+class _GroupCommit:
+    """Order entry for the calls that arrive together, in one statement: a call waits while
+    `_FLUSHERS` statements are under way, then goes with the others that waited (one call
+    of a user per statement; the next waits for the next statement)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.waiting: list[_Call] = []
+        self.flushing = 0
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def place(
+        self, user_id: int, wanted: Sequence[repository.NewOrder], now: datetime
+    ) -> list[repository.Placed] | None:
+        call = _Call(user_id, wanted, now, asyncio.get_running_loop().create_future())
+        self.waiting.append(call)
+        if self.flushing < _FLUSHERS:
+            self.flushing += 1
+            task = asyncio.create_task(self._flush())
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        return await call.placed
+
+    async def _flush(self) -> None:
+        try:
+            while self.waiting:
+                taken: list[_Call] = []
+                left: list[_Call] = []
+                users: set[int] = set()
+                orders = 0
+                for call in self.waiting:
+                    if call.placed.done():  # its caller is gone: nothing to write
+                        continue
+                    if call.user_id in users or (
+                        taken and orders + len(call.wanted) > _GROUP_ORDERS
+                    ):
+                        left.append(call)
+                        continue
+                    taken.append(call)
+                    users.add(call.user_id)
+                    orders += len(call.wanted)
+                self.waiting = left
+                await self._place(taken)
+        finally:
+            self.flushing -= 1
+
+    async def _place(self, calls: list[_Call]) -> None:
+        try:
+            async with self.engine.connect() as connection:
+                raw = (await connection.get_raw_connection()).driver_connection
+                placed = await repository.place_groups_at_once(
+                    raw, [(c.user_id, c.wanted, c.now) for c in calls]
+                )
+        except BaseException as exc:
+            for call in calls:
+                if not call.placed.done():
+                    if isinstance(exc, Exception):
+                        call.placed.set_exception(exc)
+                    else:
+                        call.placed.cancel()
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for call, result in zip(calls, placed, strict=True):
+            if not call.placed.done():
+                call.placed.set_result(result)
+
+
+_group_commits: "weakref.WeakKeyDictionary[AsyncEngine, _GroupCommit]" = weakref.WeakKeyDictionary()
+
+
+async def _place_at_once(
+    info: Info[Context, None], user_id: int, wanted: Sequence[repository.NewOrder]
+) -> list[repository.Placed] | None:
+    """Every order placed (with other calls' that arrive together), or None (nothing written)
+    if any is refused."""
+    engine = info.context.connections.engine
+    group = _group_commits.get(engine)
+    if group is None:
+        group = _group_commits[engine] = _GroupCommit(engine)
+    return await group.place(user_id, wanted, info.context.now)
 
 
 async def _place(
@@ -183,19 +319,34 @@ async def _place(
     checked = [_check(data, now) for data in inputs]
     wanted = [c for c in checked if isinstance(c, repository.NewOrder)]
     placements: list[repository.Placement] = []
+    placed: dict[int, repository.Placed] = {}
     if wanted:
-        placements = await repository.in_transaction(
-            info.context.connections.sessions,
-            lambda session: repository.place_orders(session, user_id, wanted, now),
-        )
+        at_once = await _place_at_once(info, user_id, wanted)
+        if at_once is not None:
+            placements = [repository.Accepted(p.order_id, p.command_id) for p in at_once]
+            placed = {p.order_id: p for p in at_once}
+        else:
+            placements = await repository.in_transaction(
+                info.context.connections.sessions,
+                lambda session: repository.place_orders(session, user_id, wanted, now),
+            )
     accepted = [p for p in placements if isinstance(p, repository.Accepted)]
     commands = [
         _place_command(user_id, p.order_id, p.command_id, o)
         for p, o in zip(placements, wanted, strict=True)
         if isinstance(p, repository.Accepted) and p.command_id is not None
     ]
-    await _send_and_wait(info, commands)
-    rows = {row.id: row for row in await _orders(info, user_id, [p.order_id for p in accepted])}
+    _, states = await dispatch.send_and_hear(
+        info.context.connections, info.context.results, commands, placed
+    )
+    orders: dict[int, Order] = {}
+    for p, o in zip(placements, wanted, strict=True):
+        if isinstance(p, repository.Accepted) and p.order_id in states:
+            orders[p.order_id] = _order_of(user_id, o, placed[p.order_id], states[p.order_id])
+    unknown = [p.order_id for p in accepted if p.order_id not in orders]
+    for row in await _orders(info, user_id, unknown):
+        read = Order.from_model(row)
+        orders[int(read.id)] = read
 
     answers = iter(zip(placements, wanted, strict=True))
     results: list[PlaceOrderResult] = []
@@ -205,9 +356,10 @@ async def _place(
             continue
         placement, order = next(answers)
         if isinstance(placement, repository.Accepted):
-            row = rows[placement.order_id]
             results.append(
-                OrderPlaced(order=Order.from_model(row), duplicate=placement.command_id is None)
+                OrderPlaced(
+                    order=orders[placement.order_id], duplicate=placement.command_id is None
+                )
             )
         else:
             results.append(_refused(placement, order))

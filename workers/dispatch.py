@@ -16,7 +16,7 @@ from db.orders import queue_command
 from workers.commands import Close, Command, Halt, Resolve, Resume, encode, key
 from workers.connections import Connections
 from workers.kafka import ORDERS
-from workers.results import ResultWaiter
+from workers.results import OrderNow, ResultWaiter
 
 logger = logging.getLogger("predmarket.dispatch")
 
@@ -90,6 +90,22 @@ async def send_and_wait(
     with waiter.expect(c.command_id for c in commands) as expected:
         await send(connections, commands)
         return await expected.wait(connections.settings.order_wait_ms / 1000)
+
+
+async def send_and_hear(
+    connections: Connections,
+    waiter: ResultWaiter | None,
+    commands: Sequence[Command],
+    orders: Iterable[int],
+) -> tuple[set[int], dict[int, OrderNow]]:
+    """As `send_and_wait`, and the states of `orders` that the matcher's answers carried."""
+    if waiter is None:
+        await send(connections, commands)
+        return set(), {}
+    with waiter.expect((c.command_id for c in commands), orders) as expected:
+        await send(connections, commands)
+        applied = await expected.wait(connections.settings.order_wait_ms / 1000)
+        return applied, dict(expected.states)
 
 
 async def send_closes(connections: Connections, market_ids: Iterable[int]) -> None:

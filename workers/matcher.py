@@ -360,9 +360,29 @@ class Matcher:
                 await publish_batch(
                     redis, effects, events, now_ms(), sessions=self.connections.sessions
                 )
-            # last: whoever waits for these commands then reads books that include them
+            # last: whoever waits for these commands then reads books that include them; the
+            # message carries the committed state of the orders the batch changed, so that
+            # order entry need not read them again
             if command_ids:
-                await redis.publish(RESULTS_CHANNEL, orjson.dumps(command_ids))
+                changed = sorted({o for effects, _ in results for o in effects.orders})
+                states: list[list[object]] = []
+                try:
+                    if changed:
+                        async with self.connections.engine.connect() as connection:
+                            raw = (await connection.get_raw_connection()).driver_connection
+                            assert raw is not None
+                            found = await raw.fetch(
+                                "SELECT id, status, filled, filled_cost, reserved_cash,"
+                                " reserved_shares, reason, updated_at FROM orders"
+                                " WHERE id = ANY(CAST($1 AS bigint[]))",
+                                changed,
+                            )
+                        states = [[*r[:7], r[7].isoformat()] for r in found]
+                except Exception:  # the ids alone: whoever waits reads the orders itself
+                    logger.exception("reading the orders of a committed batch failed")
+                await redis.publish(
+                    RESULTS_CHANNEL, orjson.dumps({"ids": command_ids, "orders": states})
+                )
         except Exception:
             logger.exception("announcing a committed batch failed (Postgres has it)")
 

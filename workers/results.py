@@ -14,6 +14,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import orjson
 import redis.asyncio as aioredis
@@ -26,14 +27,48 @@ RECONNECT_DELAY = 0.5
 SUBSCRIBE_WAIT = 5.0
 
 
+@dataclass(frozen=True, slots=True)
+class OrderNow:
+    """An order's state as the matcher committed it (the fields a batch changes)."""
+
+    status: str
+    filled: int
+    filled_cost: int
+    reserved_cash: int
+    reserved_shares: int
+    reason: str | None
+    updated_at: datetime
+
+
+def _order_now(state: object) -> OrderNow | None:
+    """[id, status, filled, filled_cost, reserved_cash, reserved_shares, reason, updated_at]"""
+    try:
+        assert isinstance(state, list)
+        _, status, filled, cost, cash, shares, reason, updated = state
+        return OrderNow(
+            str(status),
+            int(filled),
+            int(cost),
+            int(cash),
+            int(shares),
+            None if reason is None else str(reason),
+            datetime.fromisoformat(updated),
+        )
+    except (AssertionError, ValueError, TypeError):
+        return None
+
+
 @dataclass(slots=True, eq=False)
 class Expected:
-    """Command ids a caller waits for; `seen` fills in as the matcher applies them."""
+    """Command ids a caller waits for; `seen` fills in as the matcher applies them, and
+    `states` with the states of the watched `orders` that the matcher's answers carried."""
 
     missing: set[int]
     seen: set[int] = field(default_factory=set)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     listening: bool = True
+    orders: frozenset[int] = frozenset()
+    states: dict[int, OrderNow] = field(default_factory=dict)
 
     async def wait(self, seconds: float) -> set[int]:
         """Until every id is applied, or `seconds` at most; returns those applied."""
@@ -82,9 +117,10 @@ class ResultWaiter:
         return self._task is not None and not self._task.done()
 
     @contextmanager
-    def expect(self, ids: Iterable[int]) -> Iterator[Expected]:
-        """Watch for `ids` from now until the block ends."""
-        expected = Expected(missing=set(ids), listening=self.running)
+    def expect(self, ids: Iterable[int], orders: Iterable[int] = ()) -> Iterator[Expected]:
+        """Watch for `ids` from now until the block ends (and for the states of `orders`
+        in the answers that carry those ids)."""
+        expected = Expected(missing=set(ids), listening=self.running, orders=frozenset(orders))
         for command_id in expected.missing:
             self._expected.setdefault(command_id, []).append(expected)
         try:
@@ -127,11 +163,21 @@ class ResultWaiter:
             await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     def _deliver(self, data: bytes) -> None:
+        """A message is a list of applied command ids, or {"ids": [...], "orders": [...]}
+        with the states of the orders the batch changed (as `_order_now` reads them)."""
         try:
             ids = orjson.loads(data)
         except orjson.JSONDecodeError:
             logger.warning("command results: not JSON: %r", data[:200])
             return
+        states: dict[int, object] = {}
+        if isinstance(ids, dict):
+            orders = ids.get("orders")
+            if isinstance(orders, list):
+                for state in orders:
+                    if isinstance(state, list) and state and isinstance(state[0], int):
+                        states[state[0]] = state
+            ids = ids.get("ids")
         if not isinstance(ids, list):
             logger.warning("command results: not a list: %r", data[:200])
             return
@@ -141,5 +187,11 @@ class ResultWaiter:
             for expected in self._expected.pop(command_id, ()):
                 expected.missing.discard(command_id)
                 expected.seen.add(command_id)
+                if states and expected.orders:
+                    for order_id in expected.orders:
+                        raw = states.get(order_id)
+                        now = None if raw is None else _order_now(raw)
+                        if now is not None:
+                            expected.states[order_id] = now
                 if not expected.missing:
                     expected.done.set()
