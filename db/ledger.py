@@ -26,10 +26,8 @@ class UnbalancedJournal(ValueError):
     pass
 
 
-async def post_journal(
-    session: AsyncSession, kind: EntryKind, legs: list[Leg], memo: str | None = None
-) -> int:
-    """Write one journal in one statement (the database re-checks that it balances)."""
+def check_balanced(legs: list[Leg]) -> None:
+    """Refuse a journal before the database would: no zero leg, zero sum per asset."""
     totals: dict[Asset, int] = {}
     for leg in legs:
         if leg.amount == 0:
@@ -37,6 +35,13 @@ async def post_journal(
         totals[leg.asset] = totals.get(leg.asset, 0) + leg.amount
     if any(totals.values()):
         raise UnbalancedJournal(f"journal does not balance: {totals}")
+
+
+async def post_journal(
+    session: AsyncSession, kind: EntryKind, legs: list[Leg], memo: str | None = None
+) -> int:
+    """Write one journal in one statement (the database re-checks that it balances)."""
+    check_balanced(legs)
     journal_id: int = (
         await session.execute(text("SELECT nextval('ledger_journal_seq')"))
     ).scalar_one()
@@ -92,13 +97,7 @@ async def post_journals(session: AsyncSession, journals: list[tuple[EntryKind, l
     if not journals:
         return
     for _, legs in journals:
-        totals: dict[Asset, int] = {}
-        for leg in legs:
-            if leg.amount == 0:
-                raise UnbalancedJournal("a ledger leg cannot move zero")
-            totals[leg.asset] = totals.get(leg.asset, 0) + leg.amount
-        if any(totals.values()):
-            raise UnbalancedJournal(f"journal does not balance: {totals}")
+        check_balanced(legs)
     ids = (
         (
             await session.execute(
