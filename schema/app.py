@@ -1,6 +1,7 @@
 """The ASGI app: GraphQL (and GraphiQL) at /graphql, health, readiness, the static frontend."""
 
 import asyncio
+import logging
 import math
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -8,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
+from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -31,6 +33,7 @@ from workers.fanout import FeedHub
 from workers.ratelimit import RateLimiter
 from workers.results import ResultWaiter
 
+logger = logging.getLogger("predmarket.api")
 FRONTEND = Path(__file__).resolve().parent.parent / "frontend" / "public"
 
 
@@ -82,7 +85,12 @@ class GraphQLApp(GraphQL[Context, None]):
             bucket = f"key:{viewer.api_key_id}"
         else:
             bucket = f"user:{viewer.user_id}"
-        return await self.holder.limiter().take(bucket)
+        try:
+            return await self.holder.limiter().take(bucket)
+        except RedisError:
+            # Fail open: the limiter protects the API, it must not take it down with Redis.
+            logger.warning("rate limiter unavailable (Redis); request %s not limited", bucket)
+            return 0.0
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

