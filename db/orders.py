@@ -103,6 +103,25 @@ class NewOrder:
         """Shares of its outcome it reserves."""
         return self.quantity if self.side is Side.SELL else 0
 
+    def row(self) -> dict[str, object]:
+        """Its `orders` columns (and reservations), JSON-ready for the write statements."""
+        return {
+            "market_id": self.market_id,
+            "client_order_id": self.client_order_id,
+            "side": self.side.value,
+            "outcome": self.outcome.value,
+            "kind": self.kind.value,
+            "time_in_force": self.time_in_force.value,
+            "post_only": self.post_only,
+            "stp": self.stp.value,
+            "price": self.price,
+            "quantity": self.quantity,
+            "budget": self.budget,
+            "reserved_cash": self.cash,
+            "reserved_shares": self.shares,
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
@@ -286,26 +305,7 @@ async def _write(
 ) -> dict[int, int]:
     """Insert the orders, move their reservations, queue their PLACE commands and journal
     it all; returns each order's command id."""
-    rows = [
-        {
-            "id": order_id,
-            "market_id": o.market_id,
-            "client_order_id": o.client_order_id,
-            "side": o.side.value,
-            "outcome": o.outcome.value,
-            "kind": o.kind.value,
-            "time_in_force": o.time_in_force.value,
-            "post_only": o.post_only,
-            "stp": o.stp.value,
-            "price": o.price,
-            "quantity": o.quantity,
-            "budget": o.budget,
-            "reserved_cash": o.cash,
-            "reserved_shares": o.shares,
-            "expires_at": o.expires_at.isoformat() if o.expires_at else None,
-        }
-        for order_id, o in accepted
-    ]
+    rows = [{"id": order_id, **o.row()} for order_id, o in accepted]
     moved = [
         {"market_id": market_id, "outcome": outcome, "quantity": quantity}
         for (market_id, outcome), quantity in shares.items()
@@ -709,20 +709,7 @@ async def place_groups_at_once(conn: Any, groups: Sequence[Group]) -> list[list[
                     "ord": len(rows),
                     "grp": grp,
                     "user_id": user_id,
-                    "market_id": o.market_id,
-                    "client_order_id": o.client_order_id,
-                    "side": o.side.value,
-                    "outcome": o.outcome.value,
-                    "kind": o.kind.value,
-                    "time_in_force": o.time_in_force.value,
-                    "post_only": o.post_only,
-                    "stp": o.stp.value,
-                    "price": o.price,
-                    "quantity": o.quantity,
-                    "budget": o.budget,
-                    "reserved_cash": o.cash,
-                    "reserved_shares": o.shares,
-                    "expires_at": o.expires_at.isoformat() if o.expires_at else None,
+                    **o.row(),
                 }
             )
             cash += o.cash
