@@ -10,8 +10,10 @@ snapshot) and never slows the others, nor the matcher.
 Market channels chain by sequence number (workers.feed): a batch whose ``prev`` is past the
 last one seen (messages lost while Redis reconnected) is repaired from the market's stream
 before it is delivered, or, when the stream no longer holds it, every subscriber of that
-market is told to resynchronise. ``broadcaster`` is not used: its queues are unbounded and
-it hides the per-channel continuity this needs.
+market is told to resynchronise. After a reconnection the hub catches every market channel
+up from its stream the same way (private channels, having no stream, resynchronise): a
+subscriber never goes silent behind a lost message. ``broadcaster`` is not used: its queues
+are unbounded and it hides the per-channel continuity this needs.
 """
 
 import asyncio
@@ -24,7 +26,7 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-from workers.feed import STREAM_MAXLEN, stream_key
+from workers.feed import STREAM_MAXLEN, market_of, stream_key
 
 logger = logging.getLogger("predmarket.fanout")
 
@@ -208,13 +210,51 @@ class FeedHub:
             channel = channel.decode() if isinstance(channel, bytes) else str(channel)
             if kind == "subscribe":
                 confirmed = self._confirmed.get(channel)
-                if confirmed is not None:
-                    confirmed.set()
+                if confirmed is None:
+                    continue
+                if confirmed.is_set():  # subscribed again after a reconnection
+                    try:
+                        await self._resubscribed(channel)
+                    except Exception:
+                        logger.exception("feed hub: catching up %s failed; resync", channel)
+                        self._lag(channel)
+                confirmed.set()
             elif kind == "message":
                 try:
                     await self._deliver(channel, message["data"])
                 except Exception:
                     logger.exception("feed hub: delivering on %s failed", channel)
+
+    async def _resubscribed(self, channel: str) -> None:
+        """After a reconnection: what was published on `channel` while the hub was not
+        subscribed is lost from pub/sub. A market channel's batches are caught up from its
+        stream (messages published from now on wait behind this); a channel with no stream,
+        or with nothing delivered yet to chain from, makes its subscribers resynchronise."""
+        last = self._last.get(channel)
+        market = market_of(channel)
+        if market is None or last is None:
+            logger.warning("feed hub: %s resubscribed; its subscribers resync", channel)
+            self._lag(channel)
+            return
+        missed = await self.replay(market, last)
+        if missed is None:
+            logger.warning("feed hub: %s lost batches after %s; resync", channel, last)
+            self._lag(channel)
+            return
+        if missed:
+            self._last[channel] = missed[-1][0]["seq"]
+            self._put(channel, missed)
+
+    def _lag(self, channel: str) -> None:
+        """Every subscriber of `channel` resynchronises; the sequence chain starts over."""
+        self._last.pop(channel, None)
+        for subscriber in self.subscribers.get(channel, ()):
+            subscriber.mark_lagged()
+
+    def _put(self, channel: str, batches: list[Batch]) -> None:
+        for subscriber in list(self.subscribers.get(channel, ())):
+            for item in batches:
+                subscriber.put(item)
 
     async def _deliver(self, channel: str, data: bytes) -> None:
         subscribers = self.subscribers.get(channel)
@@ -231,14 +271,11 @@ class FeedHub:
                 missed = await self.replay(int(header["market"]), last)
                 if missed is None:
                     logger.warning("feed hub: %s lost batches after %s; resync", channel, last)
-                    for subscriber in subscribers:
-                        subscriber.mark_lagged()
+                    self._lag(channel)
                     self._last[channel] = header["seq"]
                     return
                 batches = [b for b in missed if b[0]["seq"] <= header["seq"]]
                 if not batches or batches[-1][0]["seq"] != header["seq"]:
                     batches.append(batch)
             self._last[channel] = header["seq"]
-        for subscriber in list(subscribers):
-            for item in batches:
-                subscriber.put(item)
+        self._put(channel, batches)

@@ -67,6 +67,12 @@ def market_channel(market_id: int) -> str:
     return f"market:{market_id}"
 
 
+def market_of(channel: str) -> int | None:
+    """The market id of a market channel; None for any other channel."""
+    prefix, _, rest = channel.partition(":")
+    return int(rest) if prefix == "market" and rest.isdigit() else None
+
+
 def user_channel(user_id: int) -> str:
     return f"user:{user_id}"
 

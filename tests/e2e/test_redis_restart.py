@@ -2,9 +2,11 @@
 committing to Postgres while its publishes fail, and a client resuming with `afterSeq` ends
 with the same book as a fresh snapshot (the restarted Redis is empty: a resync).
 
-The socket that subscribed before the stop stays open across the restart, but nothing is
-asserted of it afterwards: it hears nothing more, not even ResyncRequired (a FeedHub bug,
-reported). The client resumes on a new socket.
+The sockets that subscribed before the stop stay open across the restart and must not go
+silent: the book subscriber is told ResyncRequired and ends with the fresh snapshot (the
+batches published before the hub subscribed again are caught up from the stream), and a
+private subscriber, whose channel has no stream, is told ResyncRequired and goes on hearing
+its orders. A client that reconnects with `afterSeq` ends with the same book.
 
 The session's Redis is shared by every test, so this one runs its own stack on a private
 Valkey: the session's Postgres and Kafka producer, topics of its own, an in-process matcher
@@ -34,7 +36,7 @@ from settings import Settings
 from tests.api.factories import Member
 from tests.api.server import serve
 from tests.e2e.conftest import ORDER_WAIT_MS, Stack
-from tests.e2e.test_live import BOOK_SUB, Live, apply_updates, socket
+from tests.e2e.test_live import BOOK_SUB, ORDERS_SUB, Live, apply_updates, bearer, socket
 from workers import dispatch
 from workers.connections import Connections
 from workers.kafka import ensure_topics
@@ -197,8 +199,12 @@ async def test_a_client_resumes_after_redis_restarts(private: Private) -> None:
     market = await live.market()
     ada, bob = await live.trader("ada"), await live.trader("bob")
     placed: set[int] = set()
-    async with socket(live.stack.url) as ws:  # left open across the restart: see the module doc
+    async with (
+        socket(live.stack.url) as ws,  # both left open across the restart
+        socket(live.stack.url, bearer(ada)) as mine,
+    ):
         op = await ws.subscribe(BOOK_SUB, {"m": market, "depth": depth})
+        orders = await mine.subscribe(ORDERS_SUB)
         placed.add(int(await live.place(ada, market, "BUY", "YES", 40, 10)))
         placed.add(int(await live.place(ada, market, "BUY", "YES", 41, 5)))
         first = await live.book(market, depth)
@@ -206,6 +212,7 @@ async def test_a_client_resumes_after_redis_restarts(private: Private) -> None:
         client = client_book(ws.events(op), depth)
         assert client == first
 
+        before = len(ws.events(op))
         private.stop_valkey()
         # while Redis is down: the matcher commits, its publishes fail (and are logged)
         down = {
@@ -217,9 +224,27 @@ async def test_a_client_resumes_after_redis_restarts(private: Private) -> None:
         placed |= down
 
         private.start_valkey()  # same port, empty: no book, no stream
-        placed.add(int(await live.place(ada, market, "BUY", "YES", 39, 4)))  # a new batch
+        after = int(await live.place(ada, market, "BUY", "YES", 39, 4))  # a new batch
+        placed.add(after)
         fresh = await live.book(market, depth)
         assert {k: fresh[k] for k in ("bids", "asks")} == await postgres_book(live, market, depth)
+
+        # the open book subscriber: told to resync, then the fresh book
+        seen = await ws.until(op, caught_up(fresh["seq"], depth))
+        assert "ResyncRequired" in [e["__typename"] for e in seen[before:]]
+        assert client_book(seen, depth) == fresh
+
+        # the open private subscriber: told to resync (its channel has no stream: what was
+        # published before the hub subscribed again is gone), then hears new orders
+        def resynced(events: list[dict[str, Any]]) -> bool:
+            return any(e["__typename"] == "ResyncRequired" for e in events)
+
+        await mine.until(orders, resynced)
+        later = int(await live.place(ada, market, "BUY", "YES", 37, 1))
+        placed.add(later)
+        heard = await mine.until(orders, lambda es: any(e.get("orderId") == str(later) for e in es))
+        assert [e["status"] for e in heard if e.get("orderId") == str(later)][-1] == "OPEN"
+        fresh = await live.book(market, depth)
 
     # the client that reconnects with the last seq it saw
     async with socket(live.stack.url) as again:
