@@ -32,13 +32,18 @@ async def authenticate(
         assert user.id is not None
         scopes = frozenset(ApiScope(s) for s in key.scopes)
         return Authentication(Viewer(user.id, Role(user.role), scopes, Via.API_KEY, key.id))
-    if authorization:
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            return Authentication(None, "Use `Authorization: Bearer <access token>`.")
-        try:
-            claims = verify_access_token(secret, token.strip(), now)
-        except InvalidToken as exc:
-            return Authentication(None, f"The access token was refused ({exc}).")
-        return Authentication(Viewer(claims.user_id, claims.role, ALL_SCOPES, Via.TOKEN))
-    return Authentication(None)
+    return authenticate_bearer(secret, authorization, now)
+
+
+def authenticate_bearer(secret: str, authorization: str | None, now: datetime) -> Authentication:
+    """An `Authorization` header alone: no database needed (the token is self-contained)."""
+    if not authorization:
+        return Authentication(None)
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return Authentication(None, "Use `Authorization: Bearer <access token>`.")
+    try:
+        claims = verify_access_token(secret, token.strip(), now)
+    except InvalidToken as exc:
+        return Authentication(None, f"The access token was refused ({exc}).")
+    return Authentication(Viewer(claims.user_id, claims.role, ALL_SCOPES, Via.TOKEN))

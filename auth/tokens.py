@@ -1,14 +1,16 @@
 """Short-lived access tokens (JWT, HS256, signed with authlib's JOSE implementation, joserfc)
 and opaque refresh tokens (only their hash is stored)."""
 
+import functools
 import hashlib
 import secrets
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from joserfc import jwt
-from joserfc.errors import JoseError
+from joserfc.errors import ExpiredTokenError, JoseError
 from joserfc.jwk import OctKey
 from joserfc.jwt import JWTClaimsRegistry
 
@@ -44,12 +46,25 @@ def issue_access_token(
         "jti": uuid.uuid4().hex,
         "typ": "access",
     }
-    return jwt.encode({"alg": ALGORITHM}, claims, OctKey.import_key(secret)), expires
+    return jwt.encode({"alg": ALGORITHM}, claims, _key(secret)), expires
+
+
+VERIFIED_CACHE = 10_000
+"""Access tokens verified recently, by (secret, token): the signature and the claims never
+change, so only the expiry is checked again (HMAC and claim parsing were a tenth of an API
+request's work). Bounded; the oldest entry goes first."""
+_verified: OrderedDict[tuple[str, str], AccessClaims] = OrderedDict()
 
 
 def verify_access_token(secret: str, token: str, now: datetime) -> AccessClaims:
+    cached = _verified.get((secret, token))
+    if cached is not None:
+        if cached.expires_at.timestamp() <= int(now.timestamp()):
+            del _verified[(secret, token)]
+            raise InvalidToken(str(ExpiredTokenError("exp")))
+        return cached
     try:
-        decoded = jwt.decode(token, OctKey.import_key(secret), algorithms=[ALGORITHM])
+        decoded = jwt.decode(token, _key(secret), algorithms=[ALGORITHM])
         JWTClaimsRegistry(
             now=int(now.timestamp()),
             leeway=0,
@@ -62,7 +77,16 @@ def verify_access_token(secret: str, token: str, now: datetime) -> AccessClaims:
         role = Role(decoded.claims["role"])
     except (JoseError, ValueError, KeyError, TypeError) as exc:
         raise InvalidToken(str(exc) or type(exc).__name__) from exc
-    return AccessClaims(user_id, role, datetime.fromtimestamp(decoded.claims["exp"], now.tzinfo))
+    claims = AccessClaims(user_id, role, datetime.fromtimestamp(decoded.claims["exp"], UTC))
+    _verified[(secret, token)] = claims
+    if len(_verified) > VERIFIED_CACHE:
+        _verified.popitem(last=False)
+    return claims
+
+
+@functools.lru_cache(maxsize=8)
+def _key(secret: str) -> OctKey:
+    return OctKey.import_key(secret)
 
 
 def new_secret(prefix: str) -> str:

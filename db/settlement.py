@@ -16,13 +16,14 @@ concurrent matchers and API calls cannot deadlock.
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 import orjson
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.enums import Asset, EntryKind, LedgerAccount, OrderStatus
-from db.ledger import Leg, post_journals
+from db.ledger import Leg, check_balanced
 from engine import CancelReason, EventType, RejectReason, TradeKind
 from engine.events import Event
 
@@ -112,6 +113,14 @@ class BatchEffects:
     trades: list[TradeRow] = field(default_factory=list)
     orders: dict[int, OrderState] = field(default_factory=dict)
     traded_qty: int = 0
+    # each changed order's `updated_at`, and the cash (available, reserved) of every user
+    # the batch locked, as committed: publishers need not read them again
+    updated_at: dict[int, datetime] = field(default_factory=dict)
+    accounts: dict[int, tuple[int, int]] = field(default_factory=dict)
+    final: bool = True
+    """False once something after `write` (a resolution's payouts) changed orders or cash in
+    the same transaction: then `orders`, `updated_at` and `accounts` are not the committed
+    state, and publishers read it from Postgres."""
 
 
 class Settlement:
@@ -123,8 +132,10 @@ class Settlement:
         orders: dict[int, OrderState],
         positions: dict[tuple[int, str], PositionState],
         amends: dict[int, int] | None = None,
+        accounts: dict[int, tuple[int, int]] | None = None,
     ) -> None:
         self.market_id = market_id
+        self.accounts = accounts or {}  # cash (available, reserved) as loaded, locked
         # order id -> id of its latest AMEND command not yet applied: the API reserved for
         # it already, so that reservation stays until the amend itself is applied
         self.amends = amends or {}
@@ -358,149 +369,160 @@ class Settlement:
     # ---------------------------------------------------------------- writing
 
     async def write(self, session: AsyncSession, command_ids: list[int]) -> BatchEffects:
-        market = self.market_id
-        trade_ids: dict[int, int] = {}
-        if self.effects.trades:
-            rows = (
-                await session.execute(
-                    text(
-                        "INSERT INTO trades (market_id, seq, kind, yes_price, quantity,"
-                        " maker_order_id, taker_order_id, maker_user_id, taker_user_id)"
-                        " SELECT :market, t.seq, t.kind, t.yes_price, t.quantity,"
-                        " t.maker_order_id, t.taker_order_id, t.maker_user_id, t.taker_user_id"
-                        " FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS t(seq bigint,"
-                        " kind text, yes_price int, quantity bigint, maker_order_id bigint,"
-                        " taker_order_id bigint, maker_user_id bigint, taker_user_id bigint)"
-                        " RETURNING seq, id"
-                    ),
-                    {
-                        "market": market,
-                        "rows": _json([_trade_json(t) for t in self.effects.trades]),
-                    },
-                )
-            ).all()
-            trade_ids = {int(seq): int(trade_id) for seq, trade_id in rows}
-        journals = [
-            (EntryKind.TRADE, [_with_trade(leg, trade_ids[seq]) for leg in legs])
-            for seq, legs in self.trade_legs
+        """Everything the batch changed, in one statement (`_WRITE`) of the session's
+        transaction: the matcher holds its locks for as few round trips as possible."""
+        journals: list[tuple[EntryKind, list[Leg], int | None]] = [
+            (EntryKind.TRADE, legs, seq) for seq, legs in self.trade_legs
         ]
-        await post_journals(session, journals + self.journals)
-        await self._write_orders(session)
-        await self._write_cash(session)
-        await self._write_positions(session)
-        if self.collateral:
-            await session.execute(
-                text(
-                    "UPDATE markets SET collateral = collateral + :c,"
-                    " pairs_outstanding = pairs_outstanding + :p WHERE id = :m"
-                ),
-                {"c": self.collateral, "p": self.pairs, "m": market},
-            )
-        if self.effects.last_seq:
-            await session.execute(
-                text("UPDATE market_sequences SET seq = :s WHERE market_id = :m AND seq < :s"),
-                {"s": self.effects.last_seq, "m": market},
-            )
-        if command_ids:
-            await session.execute(
-                text("UPDATE commands SET applied_at = now() WHERE id = ANY(:ids)"),
-                {"ids": command_ids},
-            )
+        journals += [(kind, legs, None) for kind, legs in self.journals]
+        for _, legs, _ in journals:
+            check_balanced(legs)
+        raw = await _driver(session)
+        updated = await raw.fetch(
+            _WRITE,
+            self.market_id,
+            _json([_trade_json(t) for t in self.effects.trades]),
+            len(journals),
+            _json(
+                [
+                    {
+                        "j": number,
+                        "kind": kind.value,
+                        "asset": leg.asset.value,
+                        "account": leg.account.value,
+                        "user_id": leg.user_id,
+                        "market_id": leg.market_id,
+                        "order_id": leg.order_id,
+                        "trade_id": leg.trade_id,
+                        "trade_seq": seq,
+                        "amount": leg.amount,
+                    }
+                    for number, (kind, legs, seq) in enumerate(journals, start=1)
+                    for leg in legs
+                ]
+            ),
+            _json([_order_json(o) for o in self.orders.values()]),
+            _json(
+                [
+                    {"user_id": user, "available": a, "reserved": r}
+                    for user, (a, r) in sorted(self.cash.items())
+                    if a or r
+                ]
+            ),
+            _json(
+                [
+                    {
+                        "user_id": user,
+                        "outcome": outcome,
+                        "available": p.d_available,
+                        "reserved": p.d_reserved,
+                        "cost": p.d_cost,
+                        "realized": p.d_realized,
+                    }
+                    for (user, outcome), p in sorted(self.positions.items())
+                    if p.d_available or p.d_reserved or p.d_cost or p.d_realized
+                ]
+            ),
+            self.collateral,
+            self.pairs,
+            self.effects.last_seq,
+            command_ids,
+        )
+        self.effects.updated_at = {int(order_id): at for order_id, at in updated}
         self.effects.orders = {o.id: o for o in self.orders.values()}
+        self.effects.accounts = {
+            user: (available + self.cash[user][0], reserved + self.cash[user][1])
+            if user in self.cash
+            else (available, reserved)
+            for user, (available, reserved) in self.accounts.items()
+        }
         return self.effects
 
-    async def _write_orders(self, session: AsyncSession) -> None:
-        if not self.orders:
-            return
-        rows = [
-            {
-                "id": o.id,
-                "price": o.price,
-                "quantity": o.quantity,
-                "filled": o.filled,
-                "filled_cost": o.filled_cost,
-                "reserved_cash": o.reserved_cash,
-                "reserved_shares": o.reserved_shares,
-                "status": o.status.value,
-                "reason": o.reason,
-                "queue_seq": o.queue_seq,
-            }
-            for o in self.orders.values()
-        ]
-        await session.execute(
-            text(
-                "UPDATE orders SET price = r.price, quantity = r.quantity, filled = r.filled,"
-                " filled_cost = r.filled_cost, reserved_cash = r.reserved_cash,"
-                " reserved_shares = r.reserved_shares, status = r.status, reason = r.reason,"
-                " queue_seq = r.queue_seq, updated_at = now()"
-                " FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(id bigint, price int,"
-                " quantity bigint, filled bigint, filled_cost bigint, reserved_cash bigint,"
-                " reserved_shares bigint, status text, reason text, queue_seq bigint)"
-                " WHERE orders.id = r.id"
-            ),
-            {"rows": _json(rows)},
-        )
 
-    async def _write_cash(self, session: AsyncSession) -> None:
-        rows = [
-            {"user_id": user, "available": a, "reserved": r}
-            for user, (a, r) in sorted(self.cash.items())
-            if a or r
-        ]
-        if rows:
-            await session.execute(
-                text(
-                    "UPDATE accounts SET cash_available = cash_available + d.available,"
-                    " cash_reserved = cash_reserved + d.reserved"
-                    " FROM jsonb_to_recordset(CAST(:rows AS jsonb))"
-                    " AS d(user_id bigint, available bigint, reserved bigint)"
-                    " WHERE accounts.user_id = d.user_id"
-                ),
-                {"rows": _json(rows)},
-            )
+async def _driver(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session, inside its transaction."""
+    connection = await session.connection()
+    return (await connection.get_raw_connection()).driver_connection
 
-    async def _write_positions(self, session: AsyncSession) -> None:
-        rows = [
-            {
-                "user_id": user,
-                "outcome": outcome,
-                "available": p.d_available,
-                "reserved": p.d_reserved,
-                "cost": p.d_cost,
-                "realized": p.d_realized,
-            }
-            for (user, outcome), p in sorted(self.positions.items())
-            if p.d_available or p.d_reserved or p.d_cost or p.d_realized
-        ]
-        if not rows:
-            return
-        deltas = {"m": self.market_id, "rows": _json(rows)}
-        # New holders first get an empty row: a CHECK sees an INSERT's row before ON CONFLICT
-        # could turn it into an update, so the deltas are applied by an UPDATE.
-        await session.execute(
-            text(
-                "INSERT INTO positions (user_id, market_id, outcome)"
-                " SELECT d.user_id, :m, d.outcome FROM jsonb_to_recordset(CAST(:rows AS jsonb))"
-                " AS d(user_id bigint, outcome text) ORDER BY d.user_id, d.outcome"
-                " ON CONFLICT DO NOTHING"
-            ),
-            deltas,
-        )
-        await session.execute(
-            text(
-                "UPDATE positions AS p SET shares_available = p.shares_available + d.available,"
-                " shares_reserved = p.shares_reserved + d.reserved,"
-                " cost_basis = p.cost_basis + d.cost, realized_pnl = p.realized_pnl + d.realized"
-                " FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS d(user_id bigint,"
-                " outcome text, available bigint, reserved bigint, cost bigint, realized bigint)"
-                " WHERE p.user_id = d.user_id AND p.market_id = :m AND p.outcome = d.outcome"
-            ),
-            deltas,
-        )
+
+def _jsonb(n: int) -> str:
+    return f"CAST(CAST(${n} AS text) AS jsonb)"
+
+
+# $1 market, $2 trades, $3 number of journals, $4 ledger legs ("j": the journal's number,
+# "trade_seq": the seq of the trade a TRADE journal books), $5 orders, $6 cash deltas,
+# $7 positions deltas, $8 collateral, $9 pairs, $10 last seq, $11 applied command ids.
+# Every part sees the rows as they were before the statement; each table is written once.
+# Position rows: the existing ones (locked by `load`) are updated, missing ones inserted.
+_WRITE = (
+    "WITH t AS (INSERT INTO trades (market_id, seq, kind, yes_price, quantity, maker_order_id,"
+    "  taker_order_id, maker_user_id, taker_user_id)"
+    "  SELECT $1, t.seq, t.kind, t.yes_price, t.quantity, t.maker_order_id, t.taker_order_id,"
+    "   t.maker_user_id, t.taker_user_id"
+    f"  FROM jsonb_to_recordset({_jsonb(2)}) AS t(seq bigint, kind text, yes_price int,"
+    "   quantity bigint, maker_order_id bigint, taker_order_id bigint, maker_user_id bigint,"
+    "   taker_user_id bigint)"
+    "  RETURNING seq, id),"
+    " j AS MATERIALIZED (SELECT n, nextval('ledger_journal_seq') AS id"
+    "  FROM generate_series(1, $3) AS n ORDER BY n),"
+    " l AS (INSERT INTO ledger_entries (journal_id, kind, asset, account, user_id, market_id,"
+    "   order_id, trade_id, amount)"
+    "  SELECT j.id, e.kind, e.asset, e.account, e.user_id, e.market_id, e.order_id,"
+    "   coalesce(t.id, e.trade_id), e.amount"
+    f"  FROM jsonb_to_recordset({_jsonb(4)}) AS e(j int, kind text, asset text, account text,"
+    "   user_id bigint, market_id bigint, order_id bigint, trade_id bigint, trade_seq bigint,"
+    "   amount bigint)"
+    "  JOIN j ON j.n = e.j LEFT JOIN t ON t.seq = e.trade_seq),"
+    " o AS (UPDATE orders SET price = r.price, quantity = r.quantity, filled = r.filled,"
+    "   filled_cost = r.filled_cost, reserved_cash = r.reserved_cash,"
+    "   reserved_shares = r.reserved_shares, status = r.status, reason = r.reason,"
+    "   queue_seq = r.queue_seq, updated_at = now()"
+    f"  FROM jsonb_to_recordset({_jsonb(5)}) AS r(id bigint, price int, quantity bigint,"
+    "   filled bigint, filled_cost bigint, reserved_cash bigint, reserved_shares bigint,"
+    "   status text, reason text, queue_seq bigint)"
+    "  WHERE orders.id = r.id RETURNING orders.id, orders.updated_at),"
+    " c AS (UPDATE accounts SET cash_available = cash_available + d.available,"
+    "   cash_reserved = cash_reserved + d.reserved"
+    f"  FROM jsonb_to_recordset({_jsonb(6)}) AS d(user_id bigint, available bigint,"
+    "   reserved bigint)"
+    "  WHERE accounts.user_id = d.user_id),"
+    f" pd AS MATERIALIZED (SELECT * FROM jsonb_to_recordset({_jsonb(7)}) AS d(user_id bigint,"
+    "   outcome text, available bigint, reserved bigint, cost bigint, realized bigint)),"
+    " pu AS (UPDATE positions AS p SET shares_available = p.shares_available + d.available,"
+    "   shares_reserved = p.shares_reserved + d.reserved, cost_basis = p.cost_basis + d.cost,"
+    "   realized_pnl = p.realized_pnl + d.realized"
+    "  FROM pd d WHERE p.user_id = d.user_id AND p.market_id = $1 AND p.outcome = d.outcome),"
+    " pi AS (INSERT INTO positions (user_id, market_id, outcome, shares_available,"
+    "   shares_reserved, cost_basis, realized_pnl)"
+    "  SELECT d.user_id, $1, d.outcome, d.available, d.reserved, d.cost, d.realized FROM pd d"
+    "  WHERE NOT EXISTS (SELECT FROM positions q WHERE q.user_id = d.user_id"
+    "   AND q.market_id = $1 AND q.outcome = d.outcome)"
+    "  ORDER BY d.user_id, d.outcome),"
+    " m AS (UPDATE markets SET collateral = collateral + $8, pairs_outstanding ="
+    "   pairs_outstanding + $9 WHERE id = $1 AND ($8 <> 0 OR $9 <> 0)),"
+    " s AS (UPDATE market_sequences SET seq = $10 WHERE market_id = $1 AND seq < $10),"
+    " a AS (UPDATE commands SET applied_at = now() WHERE id = ANY(CAST($11 AS bigint[])))"
+    " SELECT id, updated_at FROM o"
+)
 
 
 def _json(rows: Sequence[Mapping[str, object]]) -> str:
     return orjson.dumps(rows).decode()
+
+
+def _order_json(o: OrderState) -> dict[str, object]:
+    return {
+        "id": o.id,
+        "price": o.price,
+        "quantity": o.quantity,
+        "filled": o.filled,
+        "filled_cost": o.filled_cost,
+        "reserved_cash": o.reserved_cash,
+        "reserved_shares": o.reserved_shares,
+        "status": o.status.value,
+        "reason": o.reason,
+        "queue_seq": o.queue_seq,
+    }
 
 
 def _trade_json(t: TradeRow) -> dict[str, object]:
@@ -516,59 +538,56 @@ def _trade_json(t: TradeRow) -> dict[str, object]:
     }
 
 
-def _with_trade(leg: Leg, trade_id: int) -> Leg:
-    return Leg(
-        leg.account, leg.asset, leg.amount, leg.user_id, leg.market_id, leg.order_id, trade_id
-    )
-
-
 async def load(
     session: AsyncSession, market_id: int, order_ids: set[int], users: set[int]
 ) -> Settlement:
-    """Lock what a batch will change, in a fixed order, and read the state it needs."""
+    """Lock what a batch will change, in a fixed order (orders, then the accounts of their
+    owners and of `users`, then those users' positions in the market, each by key), and read
+    the state it needs: one statement (`_LOAD`) of the session's transaction."""
+    raw = await _driver(session)
+    found = await raw.fetchrow(_LOAD, market_id, sorted(order_ids), sorted(users))
     orders: dict[int, OrderState] = {}
-    if order_ids:
-        rows = await session.execute(
-            text(
-                "SELECT id, user_id, side, outcome, kind, price, quantity, filled, filled_cost,"
-                " reserved_cash, reserved_shares, status, reason, queue_seq FROM orders"
-                " WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"
-            ),
-            {"ids": sorted(order_ids)},
-        )
-        for row in rows:
-            order = OrderState(*row)
-            order.status = OrderStatus(order.status)
-            orders[order.id] = order
-    users = users | {o.user_id for o in orders.values()}
-    if users:
-        await session.execute(
-            text("SELECT 1 FROM accounts WHERE user_id = ANY(:u) ORDER BY user_id FOR UPDATE"),
-            {"u": sorted(users)},
-        )
-    positions: dict[tuple[int, str], PositionState] = {}
-    if users:
-        rows = await session.execute(
-            text(
-                "SELECT user_id, outcome, shares_available, shares_reserved, cost_basis,"
-                " realized_pnl FROM positions WHERE market_id = :m AND user_id = ANY(:u)"
-                " ORDER BY user_id, outcome FOR UPDATE"
-            ),
-            {"m": market_id, "u": sorted(users)},
-        )
-        for user, outcome, available, reserved, cost, realized in rows:
-            positions[(user, outcome)] = PositionState(available, reserved, cost, realized)
-    amends: dict[int, int] = {}
-    if orders:
-        rows = await session.execute(
-            text(
-                "SELECT order_id, max(id) FROM commands WHERE kind = 'AMEND'"
-                " AND applied_at IS NULL AND order_id = ANY(:ids) GROUP BY order_id"
-            ),
-            {"ids": sorted(orders)},
-        )
-        amends = {int(order_id): int(latest) for order_id, latest in rows}
-    return Settlement(market_id, orders, positions, amends)
+    for row in orjson.loads(found[0]):
+        order = OrderState(*row)
+        order.status = OrderStatus(order.status)
+        orders[order.id] = order
+    accounts = {int(user): (int(a), int(r)) for user, a, r in orjson.loads(found[1])}
+    positions = {
+        (user, outcome): PositionState(available, reserved, cost, realized)
+        for user, outcome, available, reserved, cost, realized in orjson.loads(found[2])
+    }
+    amends = {int(order_id): int(latest) for order_id, latest in orjson.loads(found[3])}
+    return Settlement(market_id, orders, positions, amends, accounts)
+
+
+# $1 market, $2 order ids, $3 user ids; four JSON arrays (as text) back. A materialized CTE
+# runs when first read: `u` reads `o`, `a` reads `u`, `p` reads `a`, so the locks are taken
+# in that order whatever the plan.
+_LOAD = (
+    "WITH o AS MATERIALIZED (SELECT id, user_id, side, outcome, kind, price, quantity, filled,"
+    "  filled_cost, reserved_cash, reserved_shares, status, reason, queue_seq FROM orders"
+    "  WHERE id = ANY(CAST($2 AS bigint[])) ORDER BY id FOR UPDATE),"
+    " u AS MATERIALIZED (SELECT unnest(CAST($3 AS bigint[])) AS user_id"
+    "  UNION SELECT user_id FROM o),"
+    " a AS MATERIALIZED (SELECT user_id, cash_available, cash_reserved FROM accounts"
+    "  WHERE user_id IN (SELECT user_id FROM u) ORDER BY user_id FOR UPDATE),"
+    " p AS MATERIALIZED (SELECT user_id, outcome, shares_available, shares_reserved,"
+    "  cost_basis, realized_pnl FROM positions WHERE (SELECT count(*) FROM a) >= 0"
+    "  AND market_id = $1 AND user_id IN (SELECT user_id FROM u)"
+    "  ORDER BY user_id, outcome FOR UPDATE),"
+    " am AS (SELECT order_id, max(id) AS latest FROM commands WHERE kind = 'AMEND'"
+    "  AND applied_at IS NULL AND order_id IN (SELECT id FROM o) GROUP BY order_id)"
+    " SELECT"
+    " (SELECT CAST(coalesce(jsonb_agg(jsonb_build_array(id, user_id, side, outcome, kind, price,"
+    "  quantity, filled, filled_cost, reserved_cash, reserved_shares, status, reason,"
+    "  queue_seq) ORDER BY id), '[]') AS text) FROM o),"
+    " (SELECT CAST(coalesce(jsonb_agg(jsonb_build_array(user_id, cash_available,"
+    "  cash_reserved)), '[]') AS text) FROM a),"
+    " (SELECT CAST(coalesce(jsonb_agg(jsonb_build_array(user_id, outcome, shares_available,"
+    "  shares_reserved, cost_basis, realized_pnl)), '[]') AS text) FROM p),"
+    " (SELECT CAST(coalesce(jsonb_agg(jsonb_build_array(order_id, latest)), '[]') AS text)"
+    "  FROM am)"
+)
 
 
 def touched_by(events: list[Event]) -> tuple[set[int], set[int]]:

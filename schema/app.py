@@ -20,7 +20,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.types.unset import UNSET, UnsetType
 
-from auth.authenticate import Authentication, authenticate
+from auth.authenticate import Authentication, authenticate, authenticate_bearer
 from schema.context import Context
 from schema.loaders import Loaders
 from schema.multiplex import MultiplexHandler
@@ -63,17 +63,13 @@ class GraphQLApp(GraphQL[Context, None]):
             return known
         authorization = request.headers.get("authorization")
         api_key = request.headers.get("x-api-key")
-        found = Authentication(None)
-        if authorization or api_key:
-            connections = self.holder.get()
+        connections = self.holder.get()
+        secret, now = connections.settings.jwt_secret, datetime.now(UTC)
+        if api_key:
             async with connections.sessions() as session:
-                found = await authenticate(
-                    session,
-                    connections.settings.jwt_secret,
-                    authorization,
-                    api_key,
-                    datetime.now(UTC),
-                )
+                found = await authenticate(session, secret, authorization, api_key, now)
+        else:
+            found = authenticate_bearer(secret, authorization, now)
         request.state.auth = found
         return found
 

@@ -671,6 +671,8 @@ def _profiling(
                         "raw",
                         "-o",
                         str(target),
+                        "--rate",
+                        "250",
                         "--nonblocking",
                     ],
                     stdout=subprocess.DEVNULL,

@@ -23,8 +23,8 @@ Per user, one JSON list per batch on channel ``user:{id}`` (nothing stored):
   "reason"}``: every order of the user the batch changed;
 - ``{"type": "fill", "market", "seq", "ts", "order", "role": "MAKER"|"TAKER", "side",
   "outcome", "price", "yes_price", "qty", "kind"}``: ``price`` in the order's own outcome;
-- ``{"type": "account", "market", "seq", "ts", "available", "reserved"}``: cash read after
-  the commit.
+- ``{"type": "account", "market", "seq", "ts", "available", "reserved"}``: cash as the
+  batch committed it.
 
 A batch is appended and published by one script, only if its ``seq`` is newer than the
 stream's last entry: messages are at least once, never out of order.
@@ -220,8 +220,8 @@ async def publish_batch(
 ) -> bool:
     """Publish a committed batch: market messages (channel and stream), then each touched
     user's. Returns False when the stream already holds this batch's seq (then no market
-    message is published again). With ``sessions``, users whose orders or fills changed get
-    their cash, read after commit."""
+    message is published again). Users whose orders or fills changed get their cash as the
+    batch committed it (read again with ``sessions`` when a resolution changed it after)."""
     market = market_messages(effects, events, now_ms)
     appended = False
     if market is not None:
@@ -258,7 +258,12 @@ async def publish_batch(
     users |= {t.maker_user_id for t in effects.trades} | {t.taker_user_id for t in effects.trades}
     if not users:
         return appended
-    accounts = await read_accounts(sessions, users) if sessions is not None else {}
+    if effects.final:
+        accounts = {u: cash for u, cash in effects.accounts.items() if u in users}
+    elif sessions is not None:
+        accounts = await read_accounts(sessions, users)
+    else:
+        accounts = {}
     private = user_messages(effects, now_ms, accounts)
     async with redis.pipeline(transaction=False) as pipe:
         for user_id, messages in sorted(private.items()):

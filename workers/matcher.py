@@ -297,6 +297,7 @@ class Matcher:
                 for command in market_commands:
                     if isinstance(command, Resolve):
                         await _resolve_once(session, market_id, command)
+                        effects.final = False  # payouts changed orders and cash after write
                 results.append((effects, every))
             await session.execute(
                 text(
@@ -364,27 +365,52 @@ class Matcher:
             # message carries the committed state of the orders the batch changed, so that
             # order entry need not read them again
             if command_ids:
-                changed = sorted({o for effects, _ in results for o in effects.orders})
-                states: list[list[object]] = []
-                try:
-                    if changed:
-                        async with self.connections.engine.connect() as connection:
-                            raw = (await connection.get_raw_connection()).driver_connection
-                            assert raw is not None
-                            found = await raw.fetch(
-                                "SELECT id, status, filled, filled_cost, reserved_cash,"
-                                " reserved_shares, reason, updated_at FROM orders"
-                                " WHERE id = ANY(CAST($1 AS bigint[]))",
-                                changed,
-                            )
-                        states = [[*r[:7], r[7].isoformat()] for r in found]
-                except Exception:  # the ids alone: whoever waits reads the orders itself
-                    logger.exception("reading the orders of a committed batch failed")
+                states = await _order_states(self.connections, [e for e, _ in results])
                 await redis.publish(
                     RESULTS_CHANNEL, orjson.dumps({"ids": command_ids, "orders": states})
                 )
         except Exception:
             logger.exception("announcing a committed batch failed (Postgres has it)")
+
+
+async def _order_states(
+    connections: Connections, batches: list[settlement.BatchEffects]
+) -> list[list[object]]:
+    """[id, status, filled, filled_cost, reserved_cash, reserved_shares, reason, updated_at]
+    of every order the batches changed, as committed: from the settlement itself, or read
+    again when a resolution changed them after (or, failing that, none: whoever waits then
+    reads the orders itself)."""
+    if all(effects.final for effects in batches):
+        return [
+            [
+                o.id,
+                o.status.value,
+                o.filled,
+                o.filled_cost,
+                o.reserved_cash,
+                o.reserved_shares,
+                o.reason,
+                effects.updated_at[o.id].isoformat(),
+            ]
+            for effects in batches
+            for o in effects.orders.values()
+            if o.id in effects.updated_at
+        ]
+    changed = sorted({o for effects in batches for o in effects.orders})
+    try:
+        async with connections.engine.connect() as connection:
+            raw = (await connection.get_raw_connection()).driver_connection
+            assert raw is not None
+            found = await raw.fetch(
+                "SELECT id, status, filled, filled_cost, reserved_cash,"
+                " reserved_shares, reason, updated_at FROM orders"
+                " WHERE id = ANY(CAST($1 AS bigint[]))",
+                changed,
+            )
+        return [[*r[:7], r[7].isoformat()] for r in found]
+    except Exception:
+        logger.exception("reading the orders of a committed batch failed")
+        return []
 
 
 async def _resolve_once(session: AsyncSession, market_id: int, command: Resolve) -> None:
