@@ -1,10 +1,11 @@
 import asyncio
 import signal
+import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 import uvicorn
@@ -74,7 +75,8 @@ def up(host: str | None, port: int | None, no_demo: bool) -> None:
 @click.option("--host", default=None, help="Address to serve on (default API_HOST).")
 @click.option("--port", type=int, default=None, help="Port to serve on (default API_PORT).")
 def api(host: str | None, port: int | None) -> None:
-    """The GraphQL API (and the static frontend) alone."""
+    """The GraphQL API (and the static frontend) alone. Several may share one port (each
+    binds it with SO_REUSEPORT): start more to use more cores."""
     _serve(host, port, seed=False, everything=False)
 
 
@@ -87,7 +89,7 @@ def _serve(host: str | None, port: int | None, *, seed: bool, everything: bool) 
     with servers(settings) as filled:
         migrations.upgrade(filled.database_url)
         console.print("  database migrated")
-        asyncio.run(_run_api(filled, began, seed=seed, everything=everything))
+        _run_fast(_run_api(filled, began, seed=seed, everything=everything))
 
 
 async def _run_api(settings: Settings, began: float, *, seed: bool, everything: bool) -> None:
@@ -114,7 +116,9 @@ async def _run_api(settings: Settings, began: float, *, seed: bool, everything: 
             lifespan="on",
         )
         server = uvicorn.Server(config)
-        serving = asyncio.create_task(server.serve())
+        # `api` alone shares its port (SO_REUSEPORT): start several to use several cores
+        sockets = None if everything else [_shared_socket(settings.api_host, settings.api_port)]
+        serving = asyncio.create_task(server.serve(sockets=sockets))
         while not server.started and not serving.done():  # noqa: ASYNC110 (uvicorn has only a flag)
             await asyncio.sleep(0.05)
         if server.started:
@@ -134,6 +138,34 @@ async def _run_api(settings: Settings, began: float, *, seed: bool, everything: 
             raise SystemExit(f"the API could not serve on {settings.api_host}:{settings.api_port}")
 
 
+def _run_fast(main: Coroutine[Any, Any, None]) -> None:
+    """The long-running services on uvloop (installed with uvicorn's standard extras), a
+    faster event loop than asyncio's own; asyncio's where it is missing."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
+def _shared_socket(host: str, port: int) -> socket.socket:
+    """A listening socket that other `predmarket api` processes may bind too: the kernel
+    spreads new connections over them."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise SystemExit(f"the API could not serve on {host}:{port}") from None
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
 _NOT_YET = {
     "sink": "not built yet: engine events wait on `market-events`; none reach ClickHouse",
 }
@@ -146,7 +178,7 @@ def matcher() -> None:
     console.print("[bold]predmarket matcher[/bold] starting")
     with servers(settings) as filled:
         migrations.upgrade(filled.database_url)
-        asyncio.run(_run_matcher(filled))
+        _run_fast(_run_matcher(filled))
 
 
 async def _run_matcher(settings: Settings) -> None:

@@ -282,6 +282,10 @@ class _GroupCommit:
                 placed = await repository.place_groups_at_once(
                     raw, [(c.user_id, c.wanted, c.now) for c in calls]
                 )
+                # answered before the connection goes back to the pool (a round trip)
+                for call, result in zip(calls, placed, strict=True):
+                    if not call.placed.done():
+                        call.placed.set_result(result)
         except BaseException as exc:
             for call in calls:
                 if not call.placed.done():
@@ -291,10 +295,6 @@ class _GroupCommit:
                         call.placed.cancel()
             if not isinstance(exc, Exception):
                 raise
-            return
-        for call, result in zip(calls, placed, strict=True):
-            if not call.placed.done():
-                call.placed.set_result(result)
 
 
 _group_commits: "weakref.WeakKeyDictionary[AsyncEngine, _GroupCommit]" = weakref.WeakKeyDictionary()

@@ -636,6 +636,16 @@ def _wait_ready(
         time.sleep(0.1)
 
 
+def _wait_logged(process: subprocess.Popen[bytes], log: Path, text: str) -> None:
+    deadline = time.monotonic() + 90
+    while text not in log.read_text(errors="replace"):
+        if process.poll() is not None:
+            raise RuntimeError(f"an api process exited with {process.returncode}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"an api process did not log {text!r} in 90 s")
+        time.sleep(0.1)
+
+
 def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is not None:
         return
@@ -868,6 +878,9 @@ def main() -> None:
         default=list(PHASES),
         help=f"comma-separated phases to run, of {','.join(PHASES)}",
     )
+    parser.add_argument(
+        "--api-processes", type=int, default=1, help="`predmarket api` processes on one port"
+    )
     parser.add_argument("--traders", type=int, default=32, help="users placing orders")
     parser.add_argument("--batch-clients", type=int, default=4, help="placeOrders clients")
     parser.add_argument("--batch-size", type=int, default=100, help="orders per placeOrders")
@@ -942,25 +955,33 @@ def _bench(
         "RATE_LIMIT_BURST": "1000000000",
     }
     logs = settings.data_dir
-    matcher_log, api_log = logs / "bench-matcher.log", logs / "bench-api.log"
+    matcher_log = logs / "bench-matcher.log"
     with matcher_log.open("ab") as out:
         matcher = subprocess.Popen(
             [sys.executable, "-m", "cli", "matcher"], env=env, stdout=out, stderr=subprocess.STDOUT
         )
-    with api_log.open("ab") as out:
-        api = subprocess.Popen(
-            [sys.executable, "-m", "cli", "api", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    apis: list[subprocess.Popen[bytes]] = []
+    for number in range(args.api_processes):  # they share the port (SO_REUSEPORT)
+        with (logs / f"bench-api-{number + 1}.log").open("ab") as out:
+            apis.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "cli", "api", "--port", str(port)],
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+    api = apis[0]
+    api_names = {("api" if n == 0 else f"api{n + 1}"): p.pid for n, p in enumerate(apis)}
     summary = Summary()
     try:
         _wait_ready(port, api, matcher, matcher_log)
+        for number in range(1, len(apis)):
+            _wait_logged(apis[number], logs / f"bench-api-{number + 1}.log", "ready in")
         pids = {"api": api.pid, "matcher": matcher.pid}
         servers = {p.name: p.pid for p in stack.processes}
         meter = CpuMeter(
-            {"api": api.pid, "matcher": matcher.pid, **servers, "bench client": os.getpid()},
+            {**api_names, "matcher": matcher.pid, **servers, "bench client": os.getpid()},
             families={"postgres"},
         )
         embedded = ", ".join(sorted(servers)) or "none (reused running servers)"
@@ -972,7 +993,8 @@ def _bench(
             f" DATA_DIR {settings.data_dir}"
         )
         _out(
-            f"  api (pid {api.pid}) on port {port}: one process, ORDER_WAIT_MS"
+            f"  api (pids {', '.join(str(p.pid) for p in apis)}) on port {port}:"
+            f" {len(apis)} process{'es' if len(apis) > 1 else ''}, ORDER_WAIT_MS"
             f"={args.order_wait_ms} (placeOrder waits up to this for the matcher's result),"
             " rate limit raised to 1e9/s"
         )
@@ -999,14 +1021,15 @@ def _bench(
         for problem in problems[:5]:
             _out(f"  audit: {problem}")
     except BaseException:
-        for name, log in (("api", api_log), ("matcher", matcher_log)):
+        for name, log in (("api", logs / "bench-api-1.log"), ("matcher", matcher_log)):
             tail = log.read_text(errors="replace").splitlines()[-20:]
             _out(f"--- last lines of the {name} log ({log}):")
             for line in tail:
                 _out("    " + line)
         raise
     finally:
-        _stop(api)
+        for process in apis:
+            _stop(process)
         _stop(matcher)
     summary.print()
     _out(f"\ntotal time {time.monotonic() - began:.0f} s")

@@ -4,6 +4,7 @@ commands keep their order). A produce that fails is logged, not raised: the row 
 and the matcher's sweeper re-sends what it has not applied."""
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import overload
@@ -51,14 +52,24 @@ async def queue(
     return make(await queue_command(session, kind, market_id, None, None), market_id)
 
 
-async def send(connections: Connections, commands: Sequence[Command]) -> None:
-    """Produce committed commands to the `orders` topic, keyed by market."""
+async def send(
+    connections: Connections, commands: Sequence[Command], *, acked: bool = True
+) -> None:
+    """Produce committed commands to the `orders` topic, keyed by market. With `acked`
+    False, returns once they are handed to the producer (its acknowledgements are not
+    awaited; a failure is logged): for a caller that waits for the matcher's answer
+    anyway, and may hear it before the acknowledgement."""
     if not commands:
         return
     topic = connections.settings.topic(ORDERS)
     producer = connections.producer
     try:
         async with asyncio.timeout(SEND_TIMEOUT):
+            if not acked:
+                for command in commands:
+                    sent = await producer.send(topic, encode(command), key=key(command.market_id))
+                    sent.add_done_callback(functools.partial(_log_failure, command.command_id))
+                return
             if len(commands) == 1:
                 only = commands[0]
                 await producer.send_and_wait(topic, encode(only), key=key(only.market_id))
@@ -75,6 +86,11 @@ async def send(connections: Connections, commands: Sequence[Command]) -> None:
     ]
     if failed:
         logger.error("could not produce commands %s: %r", failed, outcomes)
+
+
+def _log_failure(command_id: int, sent: "asyncio.Future[object]") -> None:
+    if not sent.cancelled() and sent.exception() is not None:
+        logger.error("could not produce command %s: %r", command_id, sent.exception())
 
 
 async def send_and_wait(
@@ -103,7 +119,7 @@ async def send_and_hear(
         await send(connections, commands)
         return set(), {}
     with waiter.expect((c.command_id for c in commands), orders) as expected:
-        await send(connections, commands)
+        await send(connections, commands, acked=False)
         applied = await expected.wait(connections.settings.order_wait_ms / 1000)
         return applied, dict(expected.states)
 

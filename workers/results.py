@@ -181,17 +181,22 @@ class ResultWaiter:
         if not isinstance(ids, list):
             logger.warning("command results: not a list: %r", data[:200])
             return
+        touched: dict[int, Expected] = {}  # by id(): each waiter's states are read once
         for command_id in ids:
             if not isinstance(command_id, int) or isinstance(command_id, bool):
                 continue
             for expected in self._expected.pop(command_id, ()):
                 expected.missing.discard(command_id)
                 expected.seen.add(command_id)
-                if states and expected.orders:
-                    for order_id in expected.orders:
-                        raw = states.get(order_id)
-                        now = None if raw is None else _order_now(raw)
-                        if now is not None:
-                            expected.states[order_id] = now
-                if not expected.missing:
-                    expected.done.set()
+                touched[id(expected)] = expected
+        parsed: dict[int, OrderNow | None] = {}
+        for expected in touched.values():
+            if states and expected.orders:
+                for order_id in expected.orders & states.keys():
+                    if order_id not in parsed:
+                        parsed[order_id] = _order_now(states[order_id])
+                    now = parsed[order_id]
+                    if now is not None:
+                        expected.states[order_id] = now
+            if not expected.missing:
+                expected.done.set()
