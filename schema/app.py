@@ -11,6 +11,7 @@ from pathlib import Path
 import orjson
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
@@ -22,6 +23,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from auth.authenticate import Authentication, authenticate, authenticate_bearer
 from schema.context import Context
+from schema.frames import FrameAccess
 from schema.loaders import Loaders
 from schema.multiplex import MultiplexHandler
 from schema.schema import schema
@@ -239,4 +241,5 @@ def create_app(
     ]
     if FRONTEND.is_dir():
         routes.append(Mount("/", StaticFiles(directory=FRONTEND, html=True), name="frontend"))
-    return Starlette(routes=routes, lifespan=lifespan)
+    # FrameAccess: multiplexed feeds write their frames straight to the socket (schema.frames)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(FrameAccess)])

@@ -8,7 +8,10 @@ variables) joins one group: the selection runs once per event, the ``next`` payl
 serialised once, and the same bytes go to every member, framed with its own operation id.
 Standard clients see the plain protocol.
 
-Each member keeps its own bounded outbox drained by its own task: a slow socket never
+The events an execution yields together (a batch's trades) go out as one burst: on each
+socket that can take them, all of its frames in one transport write (schema.frames), from
+the group's flush, without waking a task per member. A socket whose buffer is full keeps
+a bounded outbox, sent by the member's own task when it drains: a slow socket never
 slows the group; when its outbox overflows it is emptied and the member gets a
 ResyncRequired event (in its own selection), as an unshared subscription would. Anything
 else (private subscriptions, ``orderBook``/``ticker`` with their per-subscriber first
@@ -31,7 +34,7 @@ from graphql import (
     execute,
     parse,
 )
-from starlette.websockets import WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.schema import BaseSchema
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
@@ -43,6 +46,7 @@ from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.utils.aio import aclosing
 
 from schema.context import Context
+from schema.frames import FRAMES, FrameWriter, text_frame
 from schema.subscriptions import ResyncRequired
 from workers.fanout import QUEUE_SIZE
 
@@ -50,6 +54,8 @@ SHARED_FIELDS = frozenset({"trades", "marketStatus"})
 """Root fields whose events are the same for every subscriber from the moment it joins."""
 
 Key = tuple[str, str | None, bytes]
+OUTBOX_LIMIT = QUEUE_SIZE
+"""Events a member may have waiting (its socket not taking them) before it is lagged."""
 
 
 def shareable(query: str, operation_name: str | None) -> DocumentNode | None:
@@ -88,21 +94,64 @@ class _Done:
 
 
 class Member:
-    """One subscriber of a group: its operation on its socket, and its bounded outbox."""
+    """One subscriber of a group: its operation on its socket, and its bounded outbox.
 
-    __slots__ = ("_wakeup", "group", "handler", "lagged", "operation", "outbox", "prefix")
+    The group hands every member each burst of events (``deliver``): written at once, in
+    one transport write, when the socket can take it. Otherwise (a full transport buffer,
+    a backlog, no FrameWriter) the payloads wait in the outbox and the member's own task,
+    asleep the rest of the time, sends them when the socket drains."""
 
-    def __init__(self, handler: "MultiplexHandler", operation: Operation[Context, None]) -> None:
+    __slots__ = (
+        "_wakeup",
+        "group",
+        "handler",
+        "lagged",
+        "operation",
+        "outbox",
+        "prefix",
+        "websocket",
+        "writer",
+    )
+
+    def __init__(
+        self,
+        handler: "MultiplexHandler",
+        operation: Operation[Context, None],
+        websocket: WebSocket,
+        writer: FrameWriter | None,
+    ) -> None:
         self.handler = handler
         self.operation = operation
+        self.websocket = websocket
+        self.writer = writer
         self.prefix = b'{"id":' + orjson.dumps(operation.id) + b',"type":"next","payload":'
         self.outbox: deque[bytes | _Done] = deque()
         self.lagged = False
         self._wakeup = asyncio.Event()
         self.group: Group | None = None
 
+    def frames(self, payloads: list[bytes]) -> bytes:
+        """This member's `next` frames for `payloads`, one after the other."""
+        prefix = self.prefix
+        return b"".join([text_frame(prefix + payload + b"}") for payload in payloads])
+
+    def deliver(self, payloads: list[bytes], framed: dict[bytes, bytes]) -> None:
+        """A burst of the group's events; `framed` holds the frames built for it so far,
+        by operation id (the prefix): members sharing an id share the bytes."""
+        writer = self.writer
+        if writer is not None and not self.outbox and not self.lagged and writer.ready:
+            if self.handler.operations.get(self.operation.id) is not self.operation:
+                return  # completed by the client; its task is being cancelled
+            chunk = framed.get(self.prefix)
+            if chunk is None:
+                chunk = framed[self.prefix] = self.frames(payloads)
+            writer.write(chunk)
+            return
+        for payload in payloads:
+            self.put(payload)
+
     def put(self, payload: bytes) -> None:
-        if len(self.outbox) >= QUEUE_SIZE:
+        if len(self.outbox) >= OUTBOX_LIMIT:
             self.outbox.clear()
             self.lagged = True
         else:
@@ -114,34 +163,53 @@ class Member:
         self._wakeup.set()
 
     async def run(self) -> None:
-        """Send what the group queues, until the group ends or the operation is cancelled."""
-        websocket = self.handler.websocket
-        assert isinstance(websocket, ASGIWebSocketAdapter)
-        ws = websocket.ws
+        """Send what waits in the outbox, until the group ends or the operation is
+        cancelled (the client completed it, or the socket closed)."""
         try:
             while True:
                 if not self.outbox and not self.lagged:
                     self._wakeup.clear()
                     await self._wakeup.wait()
+                if self.writer is not None:
+                    await self.writer.writable()
+                    if self.writer.closed:
+                        return
                 if self.lagged:
                     self.lagged = False
                     assert self.group is not None
-                    await ws.send_bytes(self.prefix + await self.group.resync() + b"}")
+                    await self._send([await self.group.resync()])
                     continue
-                item = self.outbox.popleft()
-                if isinstance(item, _Done):
-                    await self.operation.send_operation_message(item.message)  # type: ignore[arg-type]
-                    return
-                await ws.send_bytes(self.prefix + item + b"}")
+                payloads: list[bytes] = []
+                while self.outbox:
+                    item = self.outbox.popleft()
+                    if isinstance(item, _Done):
+                        await self._send(payloads)
+                        await self.operation.send_operation_message(item.message)  # type: ignore[arg-type]
+                        return
+                    payloads.append(item)
+                await self._send(payloads)
         except WebSocketDisconnect:
             return
         finally:
             if self.group is not None:
                 self.group.leave(self)
 
+    async def _send(self, payloads: list[bytes]) -> None:
+        if not payloads:
+            return
+        if self.writer is not None:
+            if not self.writer.closed:
+                self.writer.write(self.frames(payloads))
+            return
+        for payload in payloads:
+            await self.websocket.send_text((self.prefix + payload + b"}").decode())
+
 
 class Group:
-    """One execution of a shared subscription, its events sent to every member."""
+    """One execution of a shared subscription, its events sent to every member.
+
+    The events the execution yields without waiting (a batch's trades) make one burst:
+    delivered to every member once the group's task waits again, in one write a socket."""
 
     def __init__(
         self,
@@ -161,6 +229,7 @@ class Group:
         self.members: set[Member] = set()
         self.executions = 0
         self.seq = 0
+        self.burst: list[bytes] = []
         self.task: asyncio.Task[None] | None = None
 
     def join(self, member: Member) -> None:
@@ -203,14 +272,24 @@ class Group:
                     data = next(iter((result.data or {}).values()), None)
                     if isinstance(data, dict) and isinstance(data.get("seq"), int):
                         self.seq = data["seq"]
-                    encoded = orjson.dumps(payload)
-                    for member in self.members:
-                        member.put(encoded)
+                    self.burst.append(orjson.dumps(payload))
+                    if len(self.burst) == 1:
+                        asyncio.get_running_loop().call_soon(self.flush)
             self._end({"type": "complete"})
         finally:
             self.registry.forget(self)
 
+    def flush(self) -> None:
+        """Hand the burst to every member."""
+        payloads, self.burst = self.burst, []
+        if not payloads:
+            return
+        framed: dict[bytes, bytes] = {}
+        for member in self.members:
+            member.deliver(payloads, framed)
+
     def _end(self, message: dict[str, Any]) -> None:
+        self.flush()
         self.registry.forget(self)
         for member in list(self.members):
             member.end({"id": member.operation.id, **message})
@@ -295,7 +374,10 @@ class MultiplexHandler(BaseGraphQLTransportWSHandler[Context, None]):
         operation: Operation[Context, None] = Operation(
             self, message["id"], query, payload.get("variables"), payload.get("operationName")
         )
-        member = Member(self, operation)
+        websocket = self.websocket
+        assert isinstance(websocket, ASGIWebSocketAdapter)
+        writer = websocket.ws.scope.get("extensions", {}).get(FRAMES)
+        member = Member(self, operation, websocket.ws, writer)
         self.multiplexer.group(self.schema, document, message, self.context).join(member)
         operation.task = asyncio.create_task(member.run())
         operation.task.add_done_callback(self._task_done)
