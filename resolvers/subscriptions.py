@@ -374,6 +374,7 @@ def _ticker(market: int, item: dict[str, Any]) -> TickerUpdate:
         best_ask=ask,
         mid=None if bid is None or ask is None else (bid + ask) / 2,
         volume=item["volume"],
+        volume_24h=item["volume24h"],
     )
 
 
@@ -412,6 +413,7 @@ async def ticker(
                         "bid": known.best_bid,
                         "ask": known.best_ask,
                         "volume": known.volume,
+                        "volume24h": known.volume_24h,
                     },
                 )
         while True:
@@ -576,8 +578,8 @@ class Subscription:
     )
     ticker = strawberry.subscription(
         resolver=ticker,
-        description="Markets' last price, best bid and ask, mid and volume: the current figures"
-        " first, then after every batch that trades or moves the book.",
+        description="Markets' last price, best bid and ask, mid, volume and 24-hour volume: the"
+        " current figures first, then after every batch that trades or moves the book.",
     )
     market_status = strawberry.subscription(
         resolver=market_status,

@@ -64,6 +64,11 @@ async def _volume(root: _Identified, info: Info[Context, None]) -> int | None:
     return None if stats is None else stats.volume
 
 
+async def _volume_24h(root: _Identified, info: Info[Context, None]) -> int | None:
+    stats = await _stats_of(root, info)
+    return None if stats is None else stats.volume_24h
+
+
 @strawberry.enum(description="Where a market is in its life.")
 class MarketStatus(Enum):
     OPEN = strawberry.enum_value("OPEN", description="Trading.")
@@ -145,6 +150,11 @@ class Market:
     )
     volume: int | None = strawberry.field(
         resolver=_volume, description="Shares traded in all. " + LIVE_DATA
+    )
+    volume_24h: int | None = strawberry.field(
+        resolver=_volume_24h,
+        description="Shares traded in the last 24 hours, counted in whole minutes (this one"
+        " and the 1,439 before). " + LIVE_DATA,
     )
 
     @classmethod

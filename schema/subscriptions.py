@@ -121,6 +121,10 @@ class TickerUpdate:
     best_ask: int | None = strawberry.field(description="Best YES ask, if any.")
     mid: float | None = strawberry.field(description="Halfway between best bid and ask.")
     volume: int = strawberry.field(description="Shares traded in the market in all.")
+    volume_24h: int = strawberry.field(
+        description="Shares traded in the market in the 24 hours up to `time` (in whole"
+        " minutes: its minute and the 1,439 before)."
+    )
 
 
 @strawberry.enum(description="A market's trading state as the matcher sees it.")

@@ -8,34 +8,64 @@ in one slot (the publishing script touches both):
   as ``[yes_price, size]`` pairs, best first, with the sequence number it reflects, the
   engine time in epoch milliseconds and the last traded YES price (or null). The NO view is
   derived on read: NO bids are 100 - YES asks, NO asks are 100 - YES bids.
-- ``market-stats:{7}``: a hash of ``seq``, ``ts``, ``volume`` (shares traded in all) and,
-  when there is one, ``last``, ``bid`` and ``ask`` (YES cents).
+- ``market-stats:{7}``: a hash of ``seq``, ``ts``, ``volume`` (shares traded in all),
+  ``volume24h`` (shares traded in the last 24 hours) and, when there is one, ``last``,
+  ``bid`` and ``ask`` (YES cents).
+- ``market-volume:{7}``: the 24-hour volume's per-minute buckets, a list of ``"minute:qty"``
+  (minute = engine epoch milliseconds // 60,000), oldest first. ``volume24h`` is their sum:
+  a trade adds to the newest bucket; publishing and reading drop the buckets 1,440 minutes or
+  more older than the current minute (and subtract them), so the window is the current minute
+  and the 1,439 before it, and the figure is right even in a market that stopped trading.
 
 Messages are at least once and a matcher may be replaced after a rebalance, so a write
 whose ``seq`` is not newer than the stored one changes nothing: an older snapshot never
 overwrites a newer one, and a batch published twice counts its volume once.
 """
 
+import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
 from engine import Book, View
 
 MAX_DEPTH = 50
 """Levels a side kept in a snapshot, and the most ``depth`` a reader may ask for."""
 
-# KEYS[1] book, KEYS[2] stats. ARGV: seq, ts, snapshot JSON, last, bid, ask ('' = none),
-# traded quantity, absolute volume ('' = add the traded quantity). Returns 1 if written.
-_PUBLISH = """
+WINDOW_MINUTES = 24 * 60
+"""The 24-hour volume's window, in whole minutes."""
+
+# Drops the window's buckets that are 1,440 minutes or more older than `minute`, subtracting
+# them from the stats' volume24h. KEYS[2] stats, KEYS[3] buckets.
+_TRIM = f"""
+local function trim(minute)
+  while true do
+    local head = redis.call('LINDEX', KEYS[3], 0)
+    if not head then return end
+    local at = string.find(head, ':', 1, true)
+    if tonumber(string.sub(head, 1, at - 1)) > minute - {WINDOW_MINUTES} then return end
+    redis.call('LPOP', KEYS[3])
+    redis.call('HINCRBY', KEYS[2], 'volume24h', -tonumber(string.sub(head, at + 1)))
+  end
+end
+"""
+
+# KEYS[1] book, KEYS[2] stats, KEYS[3] buckets. ARGV: seq, ts, snapshot JSON, last, bid, ask
+# ('' = none), traded quantity, absolute volume ('' = add the traded quantity), then with an
+# absolute volume the window's buckets as minute, qty pairs. Returns 1 if written.
+_PUBLISH = (
+    _TRIM
+    + """
 local seq = tonumber(ARGV[1])
 local stored = tonumber(redis.call('HGET', KEYS[2], 'seq'))
 if stored and seq <= stored then
   return 0
 end
+local minute = math.floor(tonumber(ARGV[2]) / 60000)
 redis.call('SET', KEYS[1], ARGV[3])
 redis.call('HSET', KEYS[2], 'seq', ARGV[1], 'ts', ARGV[2])
 local names = {'last', 'bid', 'ask'}
@@ -47,12 +77,48 @@ for i = 1, 3 do
   end
 end
 if ARGV[8] == '' then
-  redis.call('HINCRBY', KEYS[2], 'volume', ARGV[7])
+  local qty = tonumber(ARGV[7])
+  redis.call('HINCRBY', KEYS[2], 'volume', qty)
+  redis.call('HINCRBY', KEYS[2], 'volume24h', qty)
+  if qty > 0 then
+    local tail = redis.call('LINDEX', KEYS[3], -1)
+    local at = tail and string.find(tail, ':', 1, true)
+    local newest = tail and tonumber(string.sub(tail, 1, at - 1))
+    if newest and newest >= minute then
+      -- the same minute (or a clock behind the last publisher's): the newest bucket
+      local sum = tonumber(string.sub(tail, at + 1)) + qty
+      redis.call('LSET', KEYS[3], -1, string.format('%d:%d', newest, sum))
+    else
+      redis.call('RPUSH', KEYS[3], string.format('%d:%d', minute, qty))
+    end
+  end
 else
   redis.call('HSET', KEYS[2], 'volume', ARGV[8])
+  redis.call('DEL', KEYS[3])
+  local sum = 0
+  for i = 9, #ARGV, 2 do
+    redis.call('RPUSH', KEYS[3], ARGV[i] .. ':' .. ARGV[i + 1])
+    sum = sum + tonumber(ARGV[i + 1])
+  end
+  redis.call('HSET', KEYS[2], 'volume24h', string.format('%d', sum))
 end
+trim(minute)
 return 1
 """
+)
+
+# KEYS[1] unused, KEYS[2] stats, KEYS[3] buckets; ARGV[1] now in epoch milliseconds. The
+# stats as a flat field, value list after dropping the buckets out of the window.
+_READ = (
+    _TRIM
+    + """
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  return {}
+end
+trim(math.floor(tonumber(ARGV[1]) / 60000))
+return redis.call('HGETALL', KEYS[2])
+"""
+)
 
 
 def book_key(market_id: int) -> str:
@@ -61,6 +127,14 @@ def book_key(market_id: int) -> str:
 
 def stats_key(market_id: int) -> str:
     return f"market-stats:{{{market_id}}}"
+
+
+def volume_key(market_id: int) -> str:
+    return f"market-volume:{{{market_id}}}"
+
+
+def _keys(market_id: int) -> list[str]:
+    return [book_key(market_id), stats_key(market_id), volume_key(market_id)]
 
 
 Level = tuple[int, int]
@@ -133,6 +207,8 @@ class MarketStats:
     best_ask: int | None
     volume: int
     """Shares traded in all."""
+    volume_24h: int
+    """Shares traded in the last 24 hours (whole minutes: this one and the 1,439 before)."""
 
     @property
     def mid(self) -> float | None:
@@ -143,6 +219,15 @@ def _optional(value: int | None) -> str:
     return "" if value is None else str(value)
 
 
+@dataclass(frozen=True, slots=True)
+class Recount:
+    """A market's volume counted again from Postgres: all its traded shares, and the last 24
+    hours' by minute (``(minute, qty)`` pairs, oldest first; minute = epoch ms // 60,000)."""
+
+    total: int
+    minutes: list[tuple[int, int]]
+
+
 async def publish_book(
     redis: "aioredis.Redis",
     book: Book,
@@ -150,15 +235,15 @@ async def publish_book(
     traded_qty: int,
     now_ms: int,
     depth: int = MAX_DEPTH,
-    total_volume: int | None = None,
+    recount: Recount | None = None,
 ) -> bool:
     """Store the book's snapshot and stats in one round trip; False if Redis already holds
     this or a later ``seq`` (then nothing changes).
 
-    ``traded_qty`` is the shares traded by the batch, added to the volume. A matcher that has
-    just rebuilt its books may pass ``total_volume`` (the market's traded shares in Postgres)
-    to set the volume instead: a batch committed by a matcher that died before publishing
-    is otherwise never counted.
+    ``traded_qty`` is the shares traded by the batch, added to the volumes at engine time
+    ``now_ms``. A matcher that has just rebuilt its books may pass ``recount`` (the market's
+    trades in Postgres) to set the volumes instead: a batch committed by a matcher that died
+    before publishing is otherwise never counted.
     """
     if traded_qty < 0:
         raise ValueError("traded_qty must not be negative")
@@ -168,9 +253,12 @@ async def publish_book(
     snapshot = orjson.dumps(
         {"seq": book.seq, "ts": now_ms, "bids": bids, "asks": asks, "last": last}
     )
+    window: list[int] = []
+    if recount is not None:
+        window = [n for minute, qty in recount.minutes for n in (minute, qty)]
     script = redis.register_script(_PUBLISH)
     written = await script(
-        keys=[book_key(market_id), stats_key(market_id)],
+        keys=_keys(market_id),
         args=[
             book.seq,
             now_ms,
@@ -179,7 +267,8 @@ async def publish_book(
             _optional(book.best_bid()),
             _optional(book.best_ask()),
             traded_qty,
-            _optional(total_volume),
+            "" if recount is None else recount.total,
+            *window,
         ],
     )
     return bool(written)
@@ -217,20 +306,33 @@ async def read_books(
 
 
 async def read_stats(
-    redis: "aioredis.Redis", market_ids: Collection[int]
+    redis: "aioredis.Redis", market_ids: Collection[int], now_ms: int | None = None
 ) -> dict[int, MarketStats]:
-    """The stats of the markets that have them, in one pipeline of HGETALLs."""
+    """The stats of the markets that have them, in one round trip; the 24-hour volume as of
+    ``now_ms`` (default: now)."""
     ids = list(market_ids)
     if not ids:
         return {}
-    async with redis.pipeline(transaction=False) as pipe:
-        for market_id in ids:
-            pipe.hgetall(stats_key(market_id))
-        replies: list[dict[bytes, bytes]] = await pipe.execute()
+    at = int(time.time() * 1000) if now_ms is None else now_ms
+    sha = redis.register_script(_READ).sha
+
+    async def each() -> list[Any]:
+        async with redis.pipeline(transaction=False) as pipe:
+            for market_id in ids:
+                pipe.evalsha(sha, 3, *_keys(market_id), at)
+            return await pipe.execute(raise_on_error=False)
+
+    replies = await each()
+    if any(isinstance(r, NoScriptError) for r in replies):  # a new or restarted Redis
+        await redis.script_load(_READ)
+        replies = await each()
     found: dict[int, MarketStats] = {}
-    for market_id, fields in zip(ids, replies, strict=True):
-        if not fields:
+    for market_id, reply in zip(ids, replies, strict=True):
+        if isinstance(reply, Exception):
+            raise reply
+        if not reply:
             continue
+        fields = dict(zip(reply[::2], reply[1::2], strict=True))
         found[market_id] = MarketStats(
             market_id=market_id,
             seq=int(fields[b"seq"]),
@@ -239,5 +341,6 @@ async def read_stats(
             best_bid=_optional_int(fields.get(b"bid")),
             best_ask=_optional_int(fields.get(b"ask")),
             volume=int(fields.get(b"volume", 0)),
+            volume_24h=int(fields.get(b"volume24h", 0)),
         )
     return found

@@ -13,8 +13,9 @@ batch header; every item carries the market's ``seq`` and the engine time ``ts``
 - ``{"type": "trade", "seq", "ts", "price", "qty", "kind", "aggressor": "BID"|"ASK"}``
   (YES cents; no user ids on a public channel);
 - ``{"type": "status", "seq", "ts", "status": "OPEN"|"HALTED"|"CLOSED"}``;
-- ``{"type": "ticker", "seq", "ts", "last", "bid", "ask", "volume"}`` (YES cents or null,
-  shares traded in all), when the batch traded or moved the book.
+- ``{"type": "ticker", "seq", "ts", "last", "bid", "ask", "volume", "volume24h"}`` (YES
+  cents or null; shares traded in all and in the last 24 hours), when the batch traded or
+  moved the book.
 
 Per user, one JSON list per batch on channel ``user:{id}`` (nothing stored):
 
@@ -227,8 +228,8 @@ async def publish_batch(
     if market is not None:
         header = market[0]
         if any(m["type"] in ("book", "trade") for m in market):
-            last, bid, ask, volume = await redis.hmget(
-                stats_key(effects.market_id), ["last", "bid", "ask", "volume"]
+            last, bid, ask, volume, volume_24h = await redis.hmget(
+                stats_key(effects.market_id), ["last", "bid", "ask", "volume", "volume24h"]
             )
             market.append(
                 {
@@ -239,6 +240,7 @@ async def publish_batch(
                     "bid": _optional_int(bid),
                     "ask": _optional_int(ask),
                     "volume": int(volume or 0),
+                    "volume24h": int(volume_24h or 0),
                 }
             )
         script = redis.register_script(_APPEND)

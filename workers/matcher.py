@@ -28,7 +28,7 @@ from engine import Book, MarketState, OrderKind, Outcome, Side, Stp
 from engine.events import Event
 from engine.snapshot import RestingOrder, Snapshot
 from workers import commands
-from workers.books import publish_book
+from workers.books import Recount, publish_book
 from workers.commands import (
     RESULTS_CHANNEL,
     Amend,
@@ -167,7 +167,7 @@ class Matcher:
         self.books: dict[int, Book] = {}
         self.partition_of: dict[int, int] = {}
         self.applied = BitMap64()
-        # books rebuilt since their last snapshot: that one carries the total volume
+        # books rebuilt since their last snapshot: that one carries the volumes recounted
         self.rebuilt: set[int] = set()
         self.tick_seconds = tick_seconds
         self.consumer: AIOKafkaConsumer | None = None
@@ -341,16 +341,16 @@ class Matcher:
                 market = effects.market_id
                 book = self.books.get(market)
                 if book is not None:
-                    total = None
+                    recount = None
                     if market in self.rebuilt:
-                        total = await _total_volume(self.connections, market)
+                        recount = await _recount(self.connections, market)
                         self.rebuilt.discard(market)
                     await publish_book(
                         redis,
                         book,
                         traded_qty=effects.traded_qty,
                         now_ms=now_ms(),
-                        total_volume=total,
+                        recount=recount,
                     )
                 if events:
                     await self.connections.producer.send(
@@ -423,13 +423,23 @@ async def _resolve_once(session: AsyncSession, market_id: int, command: Resolve)
         logger.warning("RESOLVE %s skipped: %s", command.command_id, already)
 
 
-async def _total_volume(connections: Connections, market_id: int) -> int:
+async def _recount(connections: Connections, market_id: int) -> Recount:
+    """The market's volumes from its trades in Postgres: in all, and by minute over the last
+    24 hours."""
     async with connections.sessions() as session:
         total = await session.scalar(
             text("SELECT coalesce(sum(quantity), 0) FROM trades WHERE market_id = :m"),
             {"m": market_id},
         )
-    return int(total or 0)
+        minutes = await session.execute(
+            text(
+                "SELECT floor(extract(epoch FROM created_at) / 60)::bigint, sum(quantity)"
+                " FROM trades WHERE market_id = :m AND created_at > now() - interval '1 day'"
+                " GROUP BY 1 ORDER BY 1"
+            ),
+            {"m": market_id},
+        )
+        return Recount(int(total or 0), [(int(m), int(q)) for m, q in minutes])
 
 
 async def resend_pending(connections: Connections, older_than_seconds: float = 5.0) -> int:

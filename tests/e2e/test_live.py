@@ -84,7 +84,8 @@ async def test_batches_are_published_chained_and_stored_for_replay(exchange: Exc
     ]
     ticker = batches[-1][-1]
     assert ticker["type"] == "ticker"
-    assert (ticker["last"], ticker["bid"], ticker["ask"], ticker["volume"]) == (40, 40, None, 8)
+    assert (ticker["last"], ticker["bid"], ticker["ask"]) == (40, 40, None)
+    assert (ticker["volume"], ticker["volume24h"]) == (8, 8)
 
     book: dict[str, dict[int, int]] = {"BID": {}, "ASK": {}}
     for batch in batches:
@@ -192,7 +193,7 @@ subscription($m: ID!, $depth: Int, $view: BookView, $after: Int) {
 TRADES_SUB = """subscription($m: ID!) { trades(marketId: $m) { __typename
   ... on MarketTrade { seq yesPrice quantity kind aggressor } ... on Heartbeat { seq } } }"""
 TICKER_SUB = """subscription($ms: [ID!]!) { ticker(marketIds: $ms) { __typename
-  ... on TickerUpdate { marketId seq lastPrice bestBid bestAsk mid volume } } }"""
+  ... on TickerUpdate { marketId seq lastPrice bestBid bestAsk mid volume volume24h } } }"""
 FILLS_SUB = """subscription { myFills { __typename
   ... on Fill { seq orderId role side outcome price quantity }
   ... on Error { code message } } }"""
@@ -327,6 +328,7 @@ async def test_book_trades_ticker_and_fills_arrive_in_order(live: Live) -> None:
         ]
         assert traded[0]["seq"] < traded[1]["seq"]
         figures = await public.until(ticker, lambda e: bool(e) and e[-1]["volume"] == 8)
+        assert figures[-1]["volume24h"] == 8
         assert [f["seq"] for f in figures] == sorted({f["seq"] for f in figures})
         assert (figures[-1]["lastPrice"], figures[-1]["bestBid"], figures[-1]["bestAsk"]) == (
             40,

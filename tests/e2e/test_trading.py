@@ -57,7 +57,7 @@ TRADES = """query($market: ID) { trades(marketId: $market, first: 50) { ... on T
 BOOK = """query($market: ID!, $view: BookView) { orderBook(marketId: $market, view: $view) {
   ... on OrderBook { seq bids { price quantity } asks { price quantity } lastPrice } } }"""
 MARKET = """query($id: ID!) { market(id: $id) { ... on Market {
-  status resolution collateral lastPrice bestBid bestAsk volume } } }"""
+  status resolution collateral lastPrice bestBid bestAsk volume volume24h } } }"""
 CREATE = """mutation($input: CreateMarketInput!) {
   createMarket(input: $input) { ... on MarketCreated { market { id } } } }"""
 CREDIT = """mutation($user: ID!, $amount: Cents!) {
@@ -306,6 +306,7 @@ async def test_mint_buy_yes_against_buy_no_with_price_improvement_and_a_partial_
     assert await ex.sides(market, "NO") == ([], levels((40, 4)), 40)  # NO asks = 100 - bids
     assert await eventually(lambda: ex.live(market), (60, 60, None, 6))
     assert (await ex.figures(market))["collateral"] == 6 * 100
+    assert (await ex.figures(market))["volume24h"] == 6
 
 
 async def test_transfer_yes_sell_yes_to_buy_yes(ex: Exchange) -> None:
@@ -331,6 +332,7 @@ async def test_transfer_yes_sell_yes_to_buy_yes(ex: Exchange) -> None:
     assert await ex.trades(carl, market) == [("TRANSFER_YES", 55, 4, "TAKER")]
     assert (await ex.figures(market))["collateral"] == 10 * 100  # no pair made or burned
     await eventually(lambda: ex.live(market), (55, None, None, 14))
+    assert (await ex.figures(market))["volume24h"] == 14
 
 
 async def test_merge_sell_no_against_sell_yes_burns_pairs(ex: Exchange) -> None:

@@ -11,16 +11,20 @@ from engine import Book, Outcome, Side, View
 from workers.books import (
     BookSnapshot,
     MarketStats,
+    Recount,
     book_key,
     other_view,
     publish_book,
     read_books,
     read_stats,
     stats_key,
+    volume_key,
 )
 from workers.connections import Connections
 
 NOW = 1_767_225_600_000  # 2026-01-01T00:00:00Z in epoch milliseconds
+MINUTE = 60_000
+DAY = 24 * 60 * MINUTE
 
 
 def traded_book(market_id: int) -> Book:
@@ -64,7 +68,9 @@ async def test_publish_stores_the_documented_format(connections: Connections) ->
         b"bid": b"40",
         b"ask": b"45",
         b"volume": b"5",
+        b"volume24h": b"5",
     }
+    assert await redis.lrange("market-volume:{7}", 0, -1) == [f"{NOW // 60_000}:5".encode()]
 
 
 async def test_snapshots_and_stats_read_back_with_both_views(connections: Connections) -> None:
@@ -74,7 +80,7 @@ async def test_snapshots_and_stats_read_back_with_both_views(connections: Connec
     await publish_book(redis, Book(8), traded_qty=0, now_ms=NOW)  # seq 0, empty, no trade
 
     books = await read_books(redis, [7, 8, 9])
-    stats = await read_stats(redis, [7, 8, 9])
+    stats = await read_stats(redis, [7, 8, 9], now_ms=NOW)
 
     assert set(books) == set(stats) == {7, 8}  # 9 has none
     snapshot = books[7]
@@ -102,7 +108,14 @@ async def test_snapshots_and_stats_read_back_with_both_views(connections: Connec
     assert snapshot.last_price(View.NO) == 60
     assert other_view(*other_view(snapshot.bids, snapshot.asks)) == (snapshot.bids, snapshot.asks)
     assert stats[7] == MarketStats(
-        market_id=7, seq=book.seq, ts=NOW, last=40, best_bid=40, best_ask=45, volume=5
+        market_id=7,
+        seq=book.seq,
+        ts=NOW,
+        last=40,
+        best_bid=40,
+        best_ask=45,
+        volume=5,
+        volume_24h=5,
     )
     assert stats[7].mid == 42.5
 
@@ -115,7 +128,14 @@ async def test_snapshots_and_stats_read_back_with_both_views(connections: Connec
         None,
     )
     assert stats[8] == MarketStats(
-        market_id=8, seq=0, ts=NOW, last=None, best_bid=None, best_ask=None, volume=0
+        market_id=8,
+        seq=0,
+        ts=NOW,
+        last=None,
+        best_bid=None,
+        best_ask=None,
+        volume=0,
+        volume_24h=0,
     )
     assert stats[8].mid is None
     assert await read_books(redis, []) == {}
@@ -160,9 +180,66 @@ async def test_volume_accumulates_and_a_rebuilt_matcher_may_set_it(
     assert volumes == [4, 10, 20]
 
     book.place(9, 11, Side.BUY, Outcome.NO, 50, 1)
-    # After a rebuild, the matcher counts the market's trades in Postgres (here 27 shares).
-    await publish_book(redis, book, traded_qty=1, now_ms=NOW + 9, total_volume=27)
-    assert (await read_stats(redis, [7]))[7].volume == 27
+    # After a rebuild, the matcher counts the market's trades in Postgres (here 27 shares,
+    # 12 of them in the last 24 hours) and replaces what Redis counted.
+    minute = NOW // MINUTE
+    recount = Recount(total=27, minutes=[(minute - 1439, 5), (minute - 2, 7)])
+    await publish_book(redis, book, traded_qty=1, now_ms=NOW + 9, recount=recount)
+    stats = (await read_stats(redis, [7], now_ms=NOW + 9))[7]
+    assert (stats.volume, stats.volume_24h) == (27, 12)
+    assert await redis.lrange(volume_key(7), 0, -1) == [
+        f"{minute - 1439}:5".encode(),
+        f"{minute - 2}:7".encode(),
+    ]
+    # a minute later the oldest bucket is out of the window
+    stats = (await read_stats(redis, [7], now_ms=NOW + MINUTE))[7]
+    assert (stats.volume, stats.volume_24h) == (27, 7)
+
+
+async def test_the_24_hour_volume_slides_by_the_minute_even_without_trades(
+    connections: Connections,
+) -> None:
+    redis = connections.redis
+    book = Book(7)
+    book.place(1, 10, Side.BUY, Outcome.YES, 50, 100)
+    seen: list[tuple[int, int]] = []
+
+    async def trade(qty: int, at_ms: int) -> None:
+        book.place(book.seq + 100, 11, Side.BUY, Outcome.NO, 50, qty)  # mints qty at 50
+        assert await publish_book(redis, book, traded_qty=qty, now_ms=at_ms)
+
+    async def figures(at_ms: int) -> None:
+        stats = (await read_stats(redis, [7], now_ms=at_ms))[7]
+        seen.append((stats.volume, stats.volume_24h))
+
+    await trade(5, NOW)
+    await trade(2, NOW + 59_999)  # the same minute
+    await trade(3, NOW + 30 * MINUTE)
+    await trade(4, NOW + 30 * MINUTE - 1)  # a clock a little behind: the newest bucket
+    await figures(NOW + DAY - 1)  # the window still holds NOW's minute
+    await figures(NOW + DAY)  # it does not any more
+    await figures(NOW + DAY + 30 * MINUTE)  # a quiet day later
+    assert seen == [(14, 14), (14, 7), (14, 0)]
+    assert await redis.lrange(volume_key(7), 0, -1) == []
+
+    # A trade after the quiet day starts the window again; reading at an older time (a
+    # reader's clock behind the matcher's) counts what the window holds.
+    await trade(6, NOW + 2 * DAY)
+    await figures(NOW + 2 * DAY + 5)
+    await figures(NOW + DAY)
+    assert seen[3:] == [(20, 6), (20, 6)]
+    assert await redis.hget(stats_key(7), "volume24h") == b"6"
+
+
+async def test_reading_stats_loads_its_script_into_a_redis_that_lost_it(
+    connections: Connections,
+) -> None:
+    redis = connections.redis
+    await publish_book(redis, traded_book(7), traded_qty=5, now_ms=NOW)
+    await redis.script_flush()
+    stats = await read_stats(redis, [7, 8], now_ms=NOW)
+    assert set(stats) == {7}
+    assert (stats[7].volume, stats[7].volume_24h) == (5, 5)
 
 
 async def test_a_snapshot_keeps_at_most_the_asked_depth_but_best_prices_are_exact(

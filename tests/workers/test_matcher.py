@@ -16,6 +16,7 @@ from db.money import add_cash
 from engine import OrderKind, Outcome, Side, Stp
 from tests.db.factories import insert_order, make_market, make_user
 from workers import commands
+from workers.books import read_stats, stats_key, volume_key
 from workers.commands import Command, Place, Resolve
 from workers.connections import Connections
 from workers.kafka import ORDERS, ensure_topics
@@ -205,6 +206,33 @@ async def test_a_restarted_matcher_rebuilds_its_book_from_postgres(exchange: Exc
         (resting[2].order_id, 45, 3),
         (resting[0].order_id, 40, 1),
     ]
+
+
+async def test_a_restarted_matcher_counts_the_volumes_again_from_postgres(
+    exchange: Exchange,
+) -> None:
+    ada = await exchange.user("ada")
+    bob = await exchange.user("bob")
+    await exchange.order(ada, "BUY", "YES", 40, 5)
+    minted = await exchange.order(bob, "BUY", "NO", 60, 5)  # 5 shares minted
+    await exchange.until_applied(minted.command_id)
+    await exchange.halt()
+    # That trade was two days ago, and Redis lost what was counted (as when a matcher dies
+    # between commit and publish).
+    async with exchange.connections.sessions() as session:
+        await session.execute(
+            text("UPDATE trades SET created_at = now() - interval '2 days' WHERE market_id = :m"),
+            {"m": exchange.market},
+        )
+        await session.commit()
+    redis = exchange.connections.redis
+    await redis.delete(stats_key(exchange.market), volume_key(exchange.market))
+    await exchange.start()
+    await exchange.order(ada, "BUY", "YES", 40, 2)
+    taker = await exchange.order(bob, "BUY", "NO", 60, 2)  # 2 more
+    await exchange.until_applied(taker.command_id)
+    stats = (await read_stats(redis, [exchange.market]))[exchange.market]
+    assert (stats.volume, stats.volume_24h) == (7, 2)
 
 
 async def test_pending_orders_that_never_reached_kafka_are_resent(exchange: Exchange) -> None:
