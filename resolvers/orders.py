@@ -231,13 +231,16 @@ class _Call:
 
 class _GroupCommit:
     """Order entry for the calls that arrive together, in one statement: a call waits while
-    `_FLUSHERS` statements are under way, then goes with the others that waited (one call
-    of a user per statement; the next waits for the next statement)."""
+    `_FLUSHERS` statements are under way, then goes with the others that waited. A user has
+    one call in one statement at a time: another call of theirs waits for a statement after
+    it ends (two statements under way that both held the user would wait on each other's
+    row locks in Postgres, holding up every other user of the second)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.waiting: list[_Call] = []
         self.flushing = 0
+        self.busy: set[int] = set()  # users of the statements under way
         self.tasks: set[asyncio.Task[None]] = set()
 
     async def place(
@@ -262,8 +265,10 @@ class _GroupCommit:
                 for call in self.waiting:
                     if call.placed.done():  # its caller is gone: nothing to write
                         continue
-                    if call.user_id in users or (
-                        taken and orders + len(call.wanted) > _GROUP_ORDERS
+                    if (
+                        call.user_id in users
+                        or call.user_id in self.busy
+                        or (taken and orders + len(call.wanted) > _GROUP_ORDERS)
                     ):
                         left.append(call)
                         continue
@@ -271,7 +276,13 @@ class _GroupCommit:
                     users.add(call.user_id)
                     orders += len(call.wanted)
                 self.waiting = left
-                await self._place(taken)
+                if not taken:  # all wait for users under way: their statements go on
+                    return
+                self.busy |= users
+                try:
+                    await self._place(taken)
+                finally:
+                    self.busy -= users
         finally:
             self.flushing -= 1
 

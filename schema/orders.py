@@ -16,6 +16,7 @@ from schema.common import (
     InvalidState,
     NotAuthenticated,
     NotFound,
+    flat_input,
 )
 from schema.markets import MarketStatus, Outcome
 from schema.portfolio import Order, OrderKind, OrderSide, SelfTradePrevention, TimeInForce
@@ -41,6 +42,7 @@ class MarketClosed(Error):
     status: MarketStatus = strawberry.field(description="The market's status now.")
 
 
+@flat_input
 @strawberry.input(description="A new order.")
 class PlaceOrderInput:
     market_id: strawberry.ID = strawberry.field(description="The market to trade in.")

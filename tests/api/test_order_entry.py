@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy import text
 
 from auth.tokens import digest
+from db import orders as orders_repository
 from db.enums import ApiScope, Asset, EntryKind, LedgerAccount
 from db.ledger import Leg, post_journal
 from db.markets import create_market
@@ -484,6 +485,53 @@ async def test_a_retry_with_the_same_client_order_id_returns_the_first_order(
     assert await _account(http, ada) == (9_200, 800)
     assert len(await _reserve_entries(http, ada)) == 4
     assert await _count(connections, "SELECT count(*) FROM commands") == 3
+
+
+async def test_a_users_concurrent_orders_never_sit_in_two_statements_under_way(
+    http: httpx.AsyncClient, connections: Connections, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Order entry writes the calls that arrive together in one statement; two statements
+    under way that both held a user would wait on each other's row locks in Postgres."""
+    ada = await member(connections, "ada")
+    bob = await member(connections, "bob")
+    market = await _market(connections, ada)
+    for who in (ada, bob):
+        await _cash(connections, who, 10_000)
+    under_way: list[int] = []
+    statements: list[list[int]] = []
+    overlaps: list[list[int]] = []
+    place_groups = orders_repository.place_groups_at_once
+
+    async def watched(conn: Any, groups: Any) -> Any:
+        users = [user for user, _, _ in groups]
+        statements.append(users)
+        if set(users) & set(under_way):
+            overlaps.append(users)
+        under_way.extend(users)
+        try:
+            await asyncio.sleep(0.02)  # under way while the other calls arrive
+            return await place_groups(conn, groups)
+        finally:
+            for user in users:
+                under_way.remove(user)
+
+    monkeypatch.setattr(orders_repository, "place_groups_at_once", watched)
+    placed = await asyncio.gather(
+        *(
+            _place(http, who, **_order(market, price=10 + i, quantity=2))
+            for i in range(10)
+            for who in (ada, bob)
+        )
+    )
+
+    assert [p["__typename"] for p in placed] == ["OrderPlaced"] * 20
+    assert overlaps == []
+    assert sum(len(users) for users in statements) == 20
+    assert len(statements) < 20  # and calls did share statements
+    reserved = sum(2 * (10 + i) for i in range(10))
+    for who in (ada, bob):
+        assert await _account(http, who) == (10_000 - reserved, reserved)
+        assert len(await _reserve_entries(http, who)) == 2 * 10  # available -> reserved
 
 
 @pytest.mark.parametrize(
