@@ -440,9 +440,16 @@ class Settlement:
 
 
 async def _driver(session: AsyncSession) -> Any:
-    """The asyncpg connection under the session, inside its transaction."""
+    """The asyncpg connection under the session, inside the session's transaction.
+    SQLAlchemy's asyncpg adapter sends BEGIN with its first statement, so when none has gone
+    through the session yet one is sent here: a statement sent straight to asyncpg before
+    that would commit on its own (and its row locks would be gone at once)."""
     connection = await session.connection()
-    return (await connection.get_raw_connection()).driver_connection
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    if not driver.is_in_transaction():
+        await connection.exec_driver_sql("SELECT 1")
+    return driver
 
 
 def _jsonb(n: int) -> str:
@@ -536,6 +543,32 @@ def _trade_json(t: TradeRow) -> dict[str, object]:
         "maker_user_id": t.maker_user_id,
         "taker_user_id": t.taker_user_id,
     }
+
+
+# $1 market ids, $2 order ids, $3 user ids: `_LOAD`'s locks for several markets at once.
+_LOCK = (
+    "WITH o AS MATERIALIZED (SELECT id, user_id FROM orders"
+    "  WHERE id = ANY(CAST($2 AS bigint[])) ORDER BY id FOR UPDATE),"
+    " u AS MATERIALIZED (SELECT unnest(CAST($3 AS bigint[])) AS user_id"
+    "  UNION SELECT user_id FROM o),"
+    " a AS MATERIALIZED (SELECT user_id FROM accounts"
+    "  WHERE user_id IN (SELECT user_id FROM u) ORDER BY user_id FOR UPDATE),"
+    " p AS MATERIALIZED (SELECT user_id FROM positions WHERE (SELECT count(*) FROM a) >= 0"
+    "  AND market_id = ANY(CAST($1 AS bigint[])) AND user_id IN (SELECT user_id FROM u)"
+    "  ORDER BY user_id, market_id, outcome FOR UPDATE)"
+    " SELECT count(*) FROM p"
+)
+
+
+async def lock(
+    session: AsyncSession, market_ids: set[int], order_ids: set[int], users: set[int]
+) -> None:
+    """Take, in the fixed order, the locks that `load` takes market by market, for a batch
+    of several markets: held together by one transaction, each market's own (sorted) locks
+    taken one market after another would not be in one order across the batch, and an order
+    entry or another matcher locking the same accounts in key order could deadlock with it."""
+    raw = await _driver(session)
+    await raw.fetchval(_LOCK, sorted(market_ids), sorted(order_ids), sorted(users))
 
 
 async def load(

@@ -14,6 +14,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -153,6 +154,22 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         await self.matcher.seek_to_stored(list(assigned))
 
 
+@dataclass
+class _Run:
+    """One market's commands of a batch, run through its book."""
+
+    market_id: int
+    commands: list[Command]
+    outputs: list[tuple[Command, list[Event]]]
+    events: list[Event] = field(init=False)
+    orders: set[int] = field(init=False)
+    users: set[int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.events = [e for _, events in self.outputs for e in events]
+        self.orders, self.users = settlement.touched_by(self.events)
+
+
 class Matcher:
     def __init__(
         self,
@@ -285,20 +302,28 @@ class Matcher:
     ) -> list[tuple[settlement.BatchEffects, list[Event]]]:
         results = []
         async with self.connections.sessions() as session:
+            runs: list[_Run] = []
             for market_id, market_commands in sorted(by_market.items()):
                 book = await self._book(session, market_id, partition)
                 outputs = [(c, run_command(book, c)) for c in market_commands]
-                every = [e for _, events in outputs for e in events]
-                orders, users = settlement.touched_by(every)
-                batch = await settlement.load(session, market_id, orders, users)
-                for command, events in outputs:
+                runs.append(_Run(market_id, market_commands, outputs))
+            if len(runs) > 1:  # every market's locks first, in one order
+                await settlement.lock(
+                    session,
+                    {run.market_id for run in runs},
+                    {order for run in runs for order in run.orders},
+                    {user for run in runs for user in run.users},
+                )
+            for run in runs:
+                batch = await settlement.load(session, run.market_id, run.orders, run.users)
+                for command, events in run.outputs:
                     batch.apply(events, command.command_id)
-                effects = await batch.write(session, [c.command_id for c in market_commands])
-                for command in market_commands:
+                effects = await batch.write(session, [c.command_id for c in run.commands])
+                for command in run.commands:
                     if isinstance(command, Resolve):
-                        await _resolve_once(session, market_id, command)
+                        await _resolve_once(session, run.market_id, command)
                         effects.final = False  # payouts changed orders and cash after write
-                results.append((effects, every))
+                results.append((effects, run.events))
             await session.execute(
                 text(
                     "INSERT INTO matcher_offsets (consumer_group, topic, partition, next_offset)"

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from db import settlement
 from db.audit import run_audit
@@ -173,6 +174,94 @@ async def test_mint_buy_yes_against_buy_no(connections: Connections) -> None:
         trade = (await session.execute(text("SELECT kind, yes_price, quantity FROM trades"))).one()
     assert tuple(trade) == ("MINT", 60, 10)
     await d.audit_ok()
+
+
+async def test_a_batch_is_one_transaction_holding_its_locks_until_commit(
+    connections: Connections,
+) -> None:
+    """What `load` locks stays locked until the session ends, and `write` commits with the
+    session (SQLAlchemy begins its transaction lazily: statements sent straight to asyncpg
+    before it has would each commit on their own)."""
+    d = await desk(connections, "ada", "bob")
+    await d.place("ada", "BUY", "YES", 60, 10)
+    async with connections.sessions() as session:
+        bob_order = await insert_order(session, d.market, d.users["bob"], "BUY", "NO", 40, 10)
+        await session.commit()
+    events = d.book.place(bob_order, d.users["bob"], Side.BUY, Outcome.NO, 40, 10)
+    orders, users = settlement.touched_by(events)
+
+    async with connections.sessions() as session:
+        batch = await settlement.load(session, d.market, orders, users)
+        async with connections.engine.connect() as other:
+            for user in d.users.values():
+                with pytest.raises(DBAPIError) as taken:
+                    await other.execute(
+                        text("SELECT 1 FROM accounts WHERE user_id = :u FOR UPDATE NOWAIT"),
+                        {"u": user},
+                    )
+                assert getattr(taken.value.orig, "sqlstate", None) == "55P03"  # lock held
+                await other.rollback()
+        batch.apply(events)
+        await batch.write(session, [])
+        await session.rollback()
+
+    # nothing of the batch stayed: no trade, bob's order still waits with its reservation
+    async with connections.sessions() as session:
+        trades = await session.scalar(
+            text("SELECT count(*) FROM trades WHERE market_id = :m"), {"m": d.market}
+        )
+    assert trades == 0
+    assert await d.order(bob_order) == ("PENDING", 0, 400, 0)
+    assert await d.cash("bob") == (9_600, 400)
+    await d.audit_ok()
+
+
+async def test_a_batch_of_several_markets_locks_them_all_first(connections: Connections) -> None:
+    """`lock` takes what `load` would take in each market: the orders, their owners' and the
+    given users' accounts, and those users' positions in every market of the batch."""
+    one = await minted(connections)  # ada YES and bob NO in market one
+    async with connections.sessions() as session:
+        market = await make_market(session, one.users["dan"])
+        await session.execute(
+            text("INSERT INTO market_sequences (market_id, seq) VALUES (:m, 0)"), {"m": market}
+        )
+        await session.commit()
+    two = Desk(connections, market, Book(market), dict(one.users))
+    await two.place("ada", "BUY", "YES", 30, 2)
+    await two.place("bob", "BUY", "NO", 70, 2)  # ada and bob hold shares in market two too
+    carl_bid, _ = await one.place("carl", "BUY", "YES", 20, 1)  # rests in market one
+    ada, bob, carl, dan = (one.users[n] for n in ("ada", "bob", "carl", "dan"))
+
+    async with connections.sessions() as session:
+        await settlement.lock(session, {one.market, two.market}, {carl_bid}, {ada, bob})
+        async with connections.engine.connect() as other:
+
+            async def taken(query: str, **values: int) -> bool:
+                """Whether the row is locked (NOWAIT: 55P03, lock not available)."""
+                state = None
+                try:
+                    await other.execute(text(query + " FOR UPDATE NOWAIT"), values)
+                except DBAPIError as refused:
+                    state = getattr(refused.orig, "sqlstate", None)
+                finally:
+                    await other.rollback()
+                assert state in (None, "55P03")
+                return state is not None
+
+            accounts = "SELECT 1 FROM accounts WHERE user_id = :u"
+            assert [await taken(accounts, u=u) for u in (ada, bob, carl, dan)] == [
+                True,
+                True,
+                True,  # the owner of a locked order
+                False,
+            ]
+            positions = "SELECT 1 FROM positions WHERE user_id = :u AND market_id = :m"
+            for market in (one.market, two.market):
+                assert await taken(positions, u=ada, m=market)
+                assert await taken(positions, u=bob, m=market)
+            assert await taken("SELECT 1 FROM orders WHERE id = :o", o=carl_bid)
+        await session.rollback()
+    await one.audit_ok()
 
 
 async def test_price_improvement_is_released_to_the_taker(connections: Connections) -> None:
