@@ -302,6 +302,15 @@ class Matcher:
     ) -> list[tuple[settlement.BatchEffects, list[Event]]]:
         results = []
         async with self.connections.sessions() as session:
+            # first: it begins the transaction that everything below is part of
+            await session.execute(
+                text(
+                    "INSERT INTO matcher_offsets (consumer_group, topic, partition, next_offset)"
+                    " VALUES (:g, :t, :p, :o) ON CONFLICT (consumer_group, topic, partition)"
+                    " DO UPDATE SET next_offset = EXCLUDED.next_offset"
+                ),
+                {"g": GROUP, "t": self.topic, "p": partition, "o": next_offset},
+            )
             runs: list[_Run] = []
             for market_id, market_commands in sorted(by_market.items()):
                 book = await self._book(session, market_id, partition)
@@ -324,14 +333,6 @@ class Matcher:
                         await _resolve_once(session, run.market_id, command)
                         effects.final = False  # payouts changed orders and cash after write
                 results.append((effects, run.events))
-            await session.execute(
-                text(
-                    "INSERT INTO matcher_offsets (consumer_group, topic, partition, next_offset)"
-                    " VALUES (:g, :t, :p, :o) ON CONFLICT (consumer_group, topic, partition)"
-                    " DO UPDATE SET next_offset = EXCLUDED.next_offset"
-                ),
-                {"g": GROUP, "t": self.topic, "p": partition, "o": next_offset},
-            )
             await session.commit()
         return results
 
