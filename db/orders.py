@@ -673,8 +673,13 @@ _AT_ONCE = (
     "  INSERT INTO commands (market_id, kind, order_id, user_id, payload)"
     "  SELECT market_id, 'PLACE', id, user_id, '{}' FROM new_orders ORDER BY id"
     "  RETURNING order_id, id)"
-    " SELECT ids.ord, n.id, q.id AS command_id, n.created_at, n.expires_at"
-    " FROM new_orders n JOIN queued q ON q.order_id = n.id JOIN ids ON ids.id = n.id"
+    # one row of arrays in order id order, not a join: with no statistics on the CTEs, the
+    # planner took a nested loop whose work grew with the square of the orders
+    " SELECT (SELECT array_agg(ord ORDER BY id) FROM ids),"
+    " (SELECT array_agg(id ORDER BY id) FROM new_orders),"
+    " (SELECT array_agg(id ORDER BY order_id) FROM queued),"
+    " (SELECT array_agg(created_at ORDER BY id) FROM new_orders),"
+    " (SELECT array_agg(expires_at ORDER BY id) FROM new_orders)"
 )
 
 Group = tuple[int, Sequence[NewOrder], datetime]  # the user, the orders, the call's now
@@ -734,7 +739,7 @@ async def place_groups_at_once(conn: Any, groups: Sequence[Group]) -> list[list[
     if not rows:
         return results
     try:
-        found = await conn.fetch(
+        found = await conn.fetchrow(
             _AT_ONCE,
             orjson.dumps(rows).decode(),
             orjson.dumps(heads).decode(),
@@ -746,7 +751,9 @@ async def place_groups_at_once(conn: Any, groups: Sequence[Group]) -> list[list[
             return results
         raise
     placed: list[dict[int, Placed]] = [{} for _ in groups]
-    for ord_, order_id, command_id, created_at, expires_at in found:
+    for ord_, order_id, command_id, created_at, expires_at in zip(
+        *(column or [] for column in found), strict=True
+    ):
         grp, index = where[ord_]
         placed[grp][index] = Placed(order_id, command_id, created_at, expires_at)
     for grp, (_, wanted, _) in enumerate(groups):

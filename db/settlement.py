@@ -427,6 +427,8 @@ class Settlement:
             self.pairs,
             self.effects.last_seq,
             command_ids,
+            sorted(self.orders),
+            sorted(user for user, (a, r) in self.cash.items() if a or r),
         )
         self.effects.updated_at = {int(order_id): at for order_id, at in updated}
         self.effects.orders = {o.id: o for o in self.orders.values()}
@@ -458,8 +460,11 @@ def _jsonb(n: int) -> str:
 
 # $1 market, $2 trades, $3 number of journals, $4 ledger legs ("j": the journal's number,
 # "trade_seq": the seq of the trade a TRADE journal books), $5 orders, $6 cash deltas,
-# $7 positions deltas, $8 collateral, $9 pairs, $10 last seq, $11 applied command ids.
-# Every part sees the rows as they were before the statement; each table is written once.
+# $7 positions deltas, $8 collateral, $9 pairs, $10 last seq, $11 applied command ids, $12 the
+# ids of $5's orders and $13 the users of $6's deltas (so that the plan finds those rows by key
+# whatever the table's statistics said when it was made: a plan cached while `orders` was
+# small scanned all of it for every batch). Every part sees the rows as they were before the
+# statement; each table is written once.
 # Position rows: the existing ones (locked by `load`) are updated, missing ones inserted.
 _WRITE = (
     "WITH t AS (INSERT INTO trades (market_id, seq, kind, yes_price, quantity, maker_order_id,"
@@ -487,12 +492,13 @@ _WRITE = (
     f"  FROM jsonb_to_recordset({_jsonb(5)}) AS r(id bigint, price int, quantity bigint,"
     "   filled bigint, filled_cost bigint, reserved_cash bigint, reserved_shares bigint,"
     "   status text, reason text, queue_seq bigint)"
-    "  WHERE orders.id = r.id RETURNING orders.id, orders.updated_at),"
+    "  WHERE orders.id = r.id AND orders.id = ANY(CAST($12 AS bigint[]))"
+    "  RETURNING orders.id, orders.updated_at),"
     " c AS (UPDATE accounts SET cash_available = cash_available + d.available,"
     "   cash_reserved = cash_reserved + d.reserved"
     f"  FROM jsonb_to_recordset({_jsonb(6)}) AS d(user_id bigint, available bigint,"
     "   reserved bigint)"
-    "  WHERE accounts.user_id = d.user_id),"
+    "  WHERE accounts.user_id = d.user_id AND accounts.user_id = ANY(CAST($13 AS bigint[]))),"
     f" pd AS MATERIALIZED (SELECT * FROM jsonb_to_recordset({_jsonb(7)}) AS d(user_id bigint,"
     "   outcome text, available bigint, reserved bigint, cost bigint, realized bigint)),"
     " pu AS (UPDATE positions AS p SET shares_available = p.shares_available + d.available,"

@@ -115,6 +115,8 @@ def start_postgres(
             "synchronous_commit=off",
             "-c",
             "full_page_writes=off",
+            "-c",
+            "wal_init_zero=off",  # a new WAL segment is not written full of zeros first
         ]
     process = ServerProcess(
         "postgres",
