@@ -106,7 +106,17 @@ def start_postgres(
         )
     _remove_stale_pid_file(pgdata / "postmaster.pid")
     port = free_port()
-    settings = ["-c", "max_connections=300", "-c", "shared_buffers=256MB"]
+    # autovacuum looks every 5 s (not every minute): until a growing table is first analyzed,
+    # plans cached by each connection scan all of it (seen: every order of a 100/s stream
+    # read the whole orders table); ANALYZE invalidates them
+    settings = [
+        "-c",
+        "max_connections=300",
+        "-c",
+        "shared_buffers=256MB",
+        "-c",
+        "autovacuum_naptime=5s",
+    ]
     if not durable:
         settings += [
             "-c",
