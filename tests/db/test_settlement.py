@@ -52,6 +52,24 @@ class Desk:
         expires_at: int | None = None,
     ) -> tuple[int, list[Event]]:
         """Reserve and insert the order as the API does, then match and settle it."""
+        order_id, events = await self.enter(
+            name, side, outcome, price, qty, kind, budget, expires_at
+        )
+        await self.settle(events)
+        return order_id, events
+
+    async def enter(
+        self,
+        name: str,
+        side: str,
+        outcome: str,
+        price: int,
+        qty: int,
+        kind: OrderKind = OrderKind.GTC,
+        budget: int | None = None,
+        expires_at: int | None = None,
+    ) -> tuple[int, list[Event]]:
+        """Reserve and insert the order as the API does and match it (not settled)."""
         user = self.users[name]
         async with self.connections.sessions() as session:
             order_id = await insert_order(
@@ -69,7 +87,6 @@ class Desk:
             budget=budget,
             expires_at=expires_at,
         )
-        await self.settle(events)
         return order_id, events
 
     async def settle(self, events: list[Event]) -> settlement.BatchEffects:
@@ -184,10 +201,7 @@ async def test_a_batch_is_one_transaction_holding_its_locks_until_commit(
     before it has would each commit on their own)."""
     d = await desk(connections, "ada", "bob")
     await d.place("ada", "BUY", "YES", 60, 10)
-    async with connections.sessions() as session:
-        bob_order = await insert_order(session, d.market, d.users["bob"], "BUY", "NO", 40, 10)
-        await session.commit()
-    events = d.book.place(bob_order, d.users["bob"], Side.BUY, Outcome.NO, 40, 10)
+    bob_order, events = await d.enter("bob", "BUY", "NO", 40, 10)
     orders, users = settlement.touched_by(events)
 
     async with connections.sessions() as session:
@@ -421,10 +435,7 @@ async def test_a_pending_amend_keeps_what_the_api_reserved_for_it(
         ).scalar_one()
         await session.commit()
     # before the amend reaches the matcher, ada sells 4 into the order at 50
-    async with connections.sessions() as session:
-        sell = await insert_order(session, d.market, d.users["ada"], "SELL", "YES", 50, 4)
-        await session.commit()
-    sale = d.book.place(sell, d.users["ada"], Side.SELL, Outcome.YES, 50, 4)
+    _, sale = await d.enter("ada", "SELL", "YES", 50, 4)
     orders, users = settlement.touched_by(sale)
     async with connections.sessions() as session:
         batch = await settlement.load(session, d.market, orders, users)
