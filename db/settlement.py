@@ -377,6 +377,11 @@ class Settlement:
         journals += [(kind, legs, None) for kind, legs in self.journals]
         for _, legs, _ in journals:
             check_balanced(legs)
+        cash = [
+            {"user_id": user, "available": a, "reserved": r}
+            for user, (a, r) in sorted(self.cash.items())
+            if a or r
+        ]
         raw = await _driver(session)
         updated = await raw.fetch(
             _WRITE,
@@ -402,13 +407,7 @@ class Settlement:
                 ]
             ),
             _json([_order_json(o) for o in self.orders.values()]),
-            _json(
-                [
-                    {"user_id": user, "available": a, "reserved": r}
-                    for user, (a, r) in sorted(self.cash.items())
-                    if a or r
-                ]
-            ),
+            _json(cash),
             _json(
                 [
                     {
@@ -428,7 +427,7 @@ class Settlement:
             self.effects.last_seq,
             command_ids,
             sorted(self.orders),
-            sorted(user for user, (a, r) in self.cash.items() if a or r),
+            [row["user_id"] for row in cash],
         )
         self.effects.updated_at = {int(order_id): at for order_id, at in updated}
         self.effects.orders = {o.id: o for o in self.orders.values()}
@@ -451,6 +450,7 @@ async def _driver(session: AsyncSession) -> Any:
     assert driver is not None
     if not driver.is_in_transaction():
         await connection.exec_driver_sql("SELECT 1")
+        assert driver.is_in_transaction(), "the session's engine must not autocommit"
     return driver
 
 

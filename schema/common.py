@@ -44,7 +44,8 @@ def flat_input(cls: _Input) -> _Input:
     definition = get_object_definition(cls, strict=True)
     if not definition.is_input:
         raise TypeError(f"{cls.__name__} is not an input type")
-    plan: list[tuple[str, str]] = []  # (GraphQL name, Python name), made on first use
+    # per schema naming: (GraphQL name, Python name) of each field, made on first use
+    plans: dict[int, list[tuple[str, str]]] = {}
     unset = {
         f.python_name: None
         for f in definition.fields
@@ -52,14 +53,15 @@ def flat_input(cls: _Input) -> _Input:
     }
 
     def build(type_: type, value: Mapping[str, Any], context: InputContext) -> Any:
-        if not plan:
+        names = context.config.name_converter
+        plan = plans.get(id(names))
+        if plan is None:
             for field in definition.fields:
                 if not _flat(field.resolve_type(type_definition=definition), context):
                     raise TypeError(f"{cls.__name__}.{field.python_name} is not a scalar or enum")
-            plan.extend(
-                (context.config.name_converter.from_field(f), f.python_name)
-                for f in definition.fields
-            )
+            plan = plans[id(names)] = [
+                (names.from_field(f), f.python_name) for f in definition.fields
+            ]
         kwargs = dict(unset)
         for graphql_name, python_name in plan:
             if graphql_name in value:

@@ -22,6 +22,7 @@ whose ``seq`` is not newer than the stored one changes nothing: an older snapsho
 overwrites a newer one, and a batch published twice counts its volume once.
 """
 
+import hashlib
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -40,16 +41,16 @@ WINDOW_MINUTES = 24 * 60
 """The 24-hour volume's window, in whole minutes."""
 
 # Drops the window's buckets that are 1,440 minutes or more older than `minute`, subtracting
-# them from the stats' volume24h. KEYS[2] stats, KEYS[3] buckets.
+# them from the stats' volume24h.
 _TRIM = f"""
-local function trim(minute)
+local function trim(stats, buckets, minute)
   while true do
-    local head = redis.call('LINDEX', KEYS[3], 0)
+    local head = redis.call('LINDEX', buckets, 0)
     if not head then return end
     local at = string.find(head, ':', 1, true)
     if tonumber(string.sub(head, 1, at - 1)) > minute - {WINDOW_MINUTES} then return end
-    redis.call('LPOP', KEYS[3])
-    redis.call('HINCRBY', KEYS[2], 'volume24h', -tonumber(string.sub(head, at + 1)))
+    redis.call('LPOP', buckets)
+    redis.call('HINCRBY', stats, 'volume24h', -tonumber(string.sub(head, at + 1)))
   end
 end
 """
@@ -64,6 +65,10 @@ local seq = tonumber(ARGV[1])
 local stored = tonumber(redis.call('HGET', KEYS[2], 'seq'))
 if stored and seq <= stored then
   return 0
+end
+if not stored then
+  -- no stats (a new market, or they were lost): buckets left over would be subtracted later
+  redis.call('DEL', KEYS[3])
 end
 local minute = math.floor(tonumber(ARGV[2]) / 60000)
 redis.call('SET', KEYS[1], ARGV[3])
@@ -102,23 +107,24 @@ else
   end
   redis.call('HSET', KEYS[2], 'volume24h', string.format('%d', sum))
 end
-trim(minute)
+trim(KEYS[2], KEYS[3], minute)
 return 1
 """
 )
 
-# KEYS[1] unused, KEYS[2] stats, KEYS[3] buckets; ARGV[1] now in epoch milliseconds. The
-# stats as a flat field, value list after dropping the buckets out of the window.
+# KEYS[1] stats, KEYS[2] buckets; ARGV[1] now in epoch milliseconds. The stats as a flat
+# field, value list after dropping the buckets out of the window.
 _READ = (
     _TRIM
     + """
-if redis.call('EXISTS', KEYS[2]) == 0 then
+if redis.call('EXISTS', KEYS[1]) == 0 then
   return {}
 end
-trim(math.floor(tonumber(ARGV[1]) / 60000))
-return redis.call('HGETALL', KEYS[2])
+trim(KEYS[1], KEYS[2], math.floor(tonumber(ARGV[1]) / 60000))
+return redis.call('HGETALL', KEYS[1])
 """
 )
+_READ_SHA = hashlib.sha1(_READ.encode()).hexdigest()
 
 
 def book_key(market_id: int) -> str:
@@ -131,10 +137,6 @@ def stats_key(market_id: int) -> str:
 
 def volume_key(market_id: int) -> str:
     return f"market-volume:{{{market_id}}}"
-
-
-def _keys(market_id: int) -> list[str]:
-    return [book_key(market_id), stats_key(market_id), volume_key(market_id)]
 
 
 Level = tuple[int, int]
@@ -258,7 +260,7 @@ async def publish_book(
         window = [n for minute, qty in recount.minutes for n in (minute, qty)]
     script = redis.register_script(_PUBLISH)
     written = await script(
-        keys=_keys(market_id),
+        keys=[book_key(market_id), stats_key(market_id), volume_key(market_id)],
         args=[
             book.seq,
             now_ms,
@@ -314,12 +316,11 @@ async def read_stats(
     if not ids:
         return {}
     at = int(time.time() * 1000) if now_ms is None else now_ms
-    sha = redis.register_script(_READ).sha
 
     async def each() -> list[Any]:
         async with redis.pipeline(transaction=False) as pipe:
             for market_id in ids:
-                pipe.evalsha(sha, 3, *_keys(market_id), at)
+                pipe.evalsha(_READ_SHA, 2, stats_key(market_id), volume_key(market_id), at)
             return await pipe.execute(raise_on_error=False)
 
     replies = await each()

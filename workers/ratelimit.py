@@ -2,11 +2,14 @@
 
 A process does not ask Redis for every request: it takes up to a tenth of a second's worth of
 a bucket's tokens at once (a lease) and spends them itself for at most `LEASE_SECONDS`;
-what it has not spent by then is dropped, never given back. So a bucket never lets more
-through than its rate and burst, across any number of replicas; a client sending close to
-its limit from several replicas may be held back by up to a lease's worth of tokens early.
+what it has not spent by then is dropped, never given back. One request per bucket asks Redis
+at a time; the others wait for its lease. The bucket refills in Redis while a lease is spent,
+so in any span a bucket passes at most what it would without leases plus one lease per API
+process (a burst of 200 at 50/s: at most 205 at once with one process); a client sending close
+to its limit from several processes may instead be held back a little early.
 """
 
+import asyncio
 import math
 import time
 from collections.abc import Callable
@@ -66,21 +69,40 @@ class RateLimiter:
         self.lease_size = max(1, min(burst, math.floor(rate / 10)))
         self._take = redis.register_script(_TAKE)
         self._leases: dict[str, _Lease] = {}
+        self._asking: dict[str, asyncio.Future[None]] = {}  # buckets whose lease is asked for
+        self._pruned_at = -math.inf
 
     async def take(self, bucket: str, cost: int = 1) -> float:
         """Spend `cost` tokens of `bucket`; 0 if allowed, else the seconds to wait."""
-        now = self.clock()
-        lease = self._leases.get(bucket)
-        if lease is not None and lease.tokens >= cost and now < lease.until:
-            lease.tokens -= cost
-            return 0.0
-        granted, wait_ms = await self._take(
-            keys=[f"ratelimit:{bucket}"],
-            args=[self.rate, self.burst, cost, max(cost, self.lease_size)],
-        )
+        while True:
+            lease = self._leases.get(bucket)
+            if lease is not None and lease.tokens >= cost and self.clock() < lease.until:
+                lease.tokens -= cost
+                return 0.0
+            asking = self._asking.get(bucket)
+            if asking is None:
+                break
+            await asyncio.shield(asking)  # its lease may serve this request too
+        asking = self._asking[bucket] = asyncio.get_running_loop().create_future()
+        try:
+            granted, wait_ms = await self._take(
+                keys=[f"ratelimit:{bucket}"],
+                args=[self.rate, self.burst, cost, max(cost, self.lease_size)],
+            )
+        finally:
+            del self._asking[bucket]
+            asking.set_result(None)
         if not granted:
             return int(wait_ms) / 1000
-        if len(self._leases) >= _MAX_LEASES:
-            self._leases = {b: kept for b, kept in self._leases.items() if now < kept.until}
-        self._leases[bucket] = _Lease(int(granted) - cost, now + LEASE_SECONDS)
+        now = self.clock()
+        self._prune(now)
+        lease = self._leases.get(bucket)
+        left = lease.tokens if lease is not None and now < lease.until else 0
+        self._leases[bucket] = _Lease(left + int(granted) - cost, now + LEASE_SECONDS)
         return 0.0
+
+    def _prune(self, now: float) -> None:
+        """Forget expired leases once there are many (at most once a lease's life)."""
+        if len(self._leases) >= _MAX_LEASES and now >= self._pruned_at + LEASE_SECONDS:
+            self._leases = {b: kept for b, kept in self._leases.items() if now < kept.until}
+            self._pruned_at = now

@@ -145,3 +145,16 @@ def test_only_inputs_can_be_flat() -> None:
 
     with pytest.raises(TypeError, match="Output is not an input type"):
         flat_input(Output)
+
+
+def test_each_schema_builds_with_its_own_field_names() -> None:
+    schema.execute_sync("query($v: [Flat!]!) { flat(inputs: $v) }", variable_values={"v": VALUES})
+    snake = strawberry.Schema(
+        Query,
+        config=StrawberryConfig(auto_camel_case=False, scalar_map={Cents: CENTS_SCALAR}),
+    )
+    result = snake.execute_sync(
+        '{ flat(inputs: [{id: "9", color: RED, amount: 1, maybe_count: 5}]) }'
+    )
+    assert result.errors is None
+    assert vars(BUILT[-1][0])["maybe_count"] == 5

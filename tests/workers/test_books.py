@@ -231,6 +231,24 @@ async def test_the_24_hour_volume_slides_by_the_minute_even_without_trades(
     assert await redis.hget(stats_key(7), "volume24h") == b"6"
 
 
+async def test_stats_lost_without_their_buckets_start_the_window_again(
+    connections: Connections,
+) -> None:
+    redis = connections.redis
+    book = Book(7)
+    book.place(1, 10, Side.BUY, Outcome.YES, 50, 100)
+    book.place(2, 11, Side.BUY, Outcome.NO, 50, 5)  # mints 5
+    await publish_book(redis, book, traded_qty=5, now_ms=NOW)
+    await redis.delete(stats_key(7))  # evicted, say; the buckets are still there
+    book.place(3, 11, Side.BUY, Outcome.NO, 50, 2)  # mints 2
+    await publish_book(redis, book, traded_qty=2, now_ms=NOW + MINUTE)
+
+    stats = (await read_stats(redis, [7], now_ms=NOW + DAY + MINUTE - 1))[7]
+    assert (stats.volume, stats.volume_24h) == (2, 2)  # counted from the loss, never below
+    stats = (await read_stats(redis, [7], now_ms=NOW + DAY + MINUTE))[7]
+    assert (stats.volume, stats.volume_24h) == (2, 0)
+
+
 async def test_reading_stats_loads_its_script_into_a_redis_that_lost_it(
     connections: Connections,
 ) -> None:
