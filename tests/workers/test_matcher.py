@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db import settlement
 from db.audit import run_audit
 from db.money import add_cash
 from engine import OrderKind, Outcome, Side, Stp
@@ -52,15 +53,24 @@ class Exchange:
         return user
 
     async def order(
-        self, user: int, side: str, outcome: str, price: int, qty: int, *, send: bool = True
+        self,
+        user: int,
+        side: str,
+        outcome: str,
+        price: int,
+        qty: int,
+        *,
+        send: bool = True,
+        market: int | None = None,
     ) -> Place:
+        market = self.market if market is None else market
         async with self.connections.sessions() as session:
-            order_id = await insert_order(session, self.market, user, side, outcome, price, qty)
-            command_id = await _command_row(session, self.market, "PLACE", order_id, user)
+            order_id = await insert_order(session, market, user, side, outcome, price, qty)
+            command_id = await _command_row(session, market, "PLACE", order_id, user)
             await session.commit()
         place = Place(
             command_id,
-            self.market,
+            market,
             order_id,
             user,
             int(Side[side]),
@@ -233,6 +243,67 @@ async def test_a_restarted_matcher_counts_the_volumes_again_from_postgres(
     await exchange.until_applied(taker.command_id)
     stats = (await read_stats(redis, [exchange.market]))[exchange.market]
     assert (stats.volume, stats.volume_24h) == (7, 2)
+
+
+async def test_a_batch_of_two_markets_is_one_transaction_locked_up_front(
+    exchange: Exchange, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ada = await exchange.user("ada")
+    bob = await exchange.user("bob")
+    async with exchange.connections.sessions() as session:
+        second = await make_market(session, ada)
+        await session.execute(
+            text("INSERT INTO market_sequences (market_id, seq) VALUES (:m, 0)"), {"m": second}
+        )
+        await session.commit()
+    by_market: dict[int, list[Command]] = {}
+    for market in (exchange.market, second):
+        by_market[market] = [
+            await exchange.order(ada, "BUY", "YES", 60, 5, send=False, market=market),
+            await exchange.order(bob, "BUY", "NO", 40, 5, send=False, market=market),
+        ]
+    locked: list[set[int]] = []
+    lock, write = settlement.lock, settlement.Settlement.write
+    failing = {"writes": 0, "fail at": 2}
+
+    async def spied_lock(session: AsyncSession, markets: set[int], *rest: set[int]) -> None:
+        locked.append(markets)
+        await lock(session, markets, *rest)
+
+    async def second_write_fails(
+        self: settlement.Settlement, session: AsyncSession, ids: list[int]
+    ) -> settlement.BatchEffects:
+        failing["writes"] += 1
+        if failing["writes"] == failing["fail at"]:
+            raise RuntimeError("the second market's write fails")
+        return await write(self, session, ids)
+
+    monkeypatch.setattr(settlement, "lock", spied_lock)
+    monkeypatch.setattr(settlement.Settlement, "write", second_write_fails)
+    trades = "SELECT count(*) FROM trades WHERE market_id IN (:a, :b)"
+    offset = "SELECT next_offset FROM matcher_offsets WHERE partition = 99"
+
+    with pytest.raises(RuntimeError, match="second market"):
+        await Matcher(exchange.connections)._settle(by_market, 99, 7)
+    assert locked == [{exchange.market, second}]
+    # the first market's settlement went with the second's: nothing stayed
+    assert await exchange.scalar(trades, a=exchange.market, b=second) == 0
+    assert await exchange.scalar(offset) is None
+    assert (
+        await exchange.scalar(
+            "SELECT count(*) FROM orders WHERE user_id IN (:a, :b) AND status <> 'PENDING'",
+            a=ada,
+            b=bob,
+        )
+        == 0
+    )
+
+    failing["fail at"] = 0
+    await Matcher(exchange.connections)._settle(by_market, 99, 7)  # a fresh matcher, again
+    assert await exchange.scalar(trades, a=exchange.market, b=second) == 2  # one mint each
+    assert await exchange.scalar(offset) == 7
+    async with exchange.connections.sessions() as session:
+        assert (await run_audit(session)).ok
 
 
 async def test_pending_orders_that_never_reached_kafka_are_resent(exchange: Exchange) -> None:
