@@ -23,20 +23,37 @@ class AlreadyResolved(ValueError):
     pass
 
 
+async def lock_set(session: AsyncSession, market_id: int) -> tuple[set[int], set[int]]:
+    """What resolving `market_id` changes, for `settlement.lock`: the orders the matcher has
+    not seen yet, and the users holding its shares. Neither changes meanwhile: only the
+    market's matcher settles its orders and shares."""
+    pending = await session.scalars(
+        text("SELECT id FROM orders WHERE market_id = :m AND status = 'PENDING'"),
+        {"m": market_id},
+    )
+    holders = await session.scalars(
+        text(
+            "SELECT user_id FROM positions"
+            " WHERE market_id = :m AND shares_available + shares_reserved > 0"
+        ),
+        {"m": market_id},
+    )
+    return {int(o) for o in pending}, {int(u) for u in holders}
+
+
 async def resolve_market(session: AsyncSession, market_id: int, outcome: str) -> int:
-    """Pay out `market_id` as `outcome` (YES, NO or VOID); returns the cents paid."""
+    """Pay out `market_id` as `outcome` (YES, NO or VOID); returns the cents paid. Its rows
+    are locked in the key order order entry and settlement use (orders, accounts,
+    positions) before any is written; the market row only against other writers of it
+    (NO KEY UPDATE: an order entry's reference to the market does not wait for it)."""
     status = await session.scalar(
-        text("SELECT status FROM markets WHERE id = :m FOR UPDATE"), {"m": market_id}
+        text("SELECT status FROM markets WHERE id = :m FOR NO KEY UPDATE"), {"m": market_id}
     )
     if status in ("RESOLVED", "VOIDED"):
         raise AlreadyResolved(f"market {market_id} is already {status}")
-    pending = (
-        await session.execute(
-            text("SELECT id FROM orders WHERE market_id = :m AND status = 'PENDING'"),
-            {"m": market_id},
-        )
-    ).scalars()
-    late = await settlement.load(session, market_id, set(pending), set())
+    pending, holders = await lock_set(session, market_id)
+    await settlement.lock(session, {market_id}, pending, holders)
+    late = await settlement.load(session, market_id, pending, set())
     late.reject_pending("the market was resolved before this order reached it")
     await late.write(session, [])
     rows = (

@@ -24,7 +24,7 @@ from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import settlement
-from db.resolution import AlreadyResolved, resolve_market
+from db.resolution import AlreadyResolved, lock_set, resolve_market
 from engine import Book, MarketState, OrderKind, Outcome, Side, Stp
 from engine.events import Event
 from engine.snapshot import RestingOrder, Snapshot
@@ -316,13 +316,15 @@ class Matcher:
                 book = await self._book(session, market_id, partition)
                 outputs = [(c, run_command(book, c)) for c in market_commands]
                 runs.append(_Run(market_id, market_commands, outputs))
-            if len(runs) > 1:  # every market's locks first, in one order
-                await settlement.lock(
-                    session,
-                    {run.market_id for run in runs},
-                    {order for run in runs for order in run.orders},
-                    {user for run in runs for user in run.users},
-                )
+            resolving = [r for r in runs if any(isinstance(c, Resolve) for c in r.commands)]
+            if len(runs) > 1 or resolving:  # every lock the batch needs first, in key order
+                orders = {order for run in runs for order in run.orders}
+                users = {user for run in runs for user in run.users}
+                for run in resolving:
+                    pending, holders = await lock_set(session, run.market_id)
+                    orders |= pending
+                    users |= holders
+                await settlement.lock(session, {run.market_id for run in runs}, orders, users)
             for run in runs:
                 batch = await settlement.load(session, run.market_id, run.orders, run.users)
                 for command, events in run.outputs:

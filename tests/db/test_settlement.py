@@ -13,7 +13,7 @@ from db.audit import run_audit
 from db.enums import Asset, EntryKind, LedgerAccount
 from db.ledger import Leg, post_journal
 from db.money import add_cash
-from db.resolution import AlreadyResolved, resolve_market
+from db.resolution import AlreadyResolved, lock_set, resolve_market
 from engine import Book, OrderKind, Outcome, Side
 from engine.events import Event
 from tests.db.factories import insert_order, make_market, make_user
@@ -462,6 +462,8 @@ async def test_resolution_refuses_orders_the_matcher_never_saw_and_pays_once(
         await session.commit()
     await d.settle(d.book.close_out())
     async with connections.sessions() as session:
+        # what it will lock first, in key order: the late order, and the holders' rows
+        assert await lock_set(session, d.market) == ({late}, {d.users["ada"], d.users["bob"]})
         paid = await resolve_market(session, d.market, "YES")
         await session.commit()
     assert paid == 1_000
