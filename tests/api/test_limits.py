@@ -5,7 +5,7 @@ import asyncio
 import httpx
 
 from schema.app import create_app
-from schema.schema import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS
+from schema.checks import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS
 from settings import Settings
 from tests.api.factories import member
 from tests.api.server import serve
