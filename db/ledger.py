@@ -21,6 +21,19 @@ class Leg:
     order_id: int | None = None
     trade_id: int | None = None
 
+    def row(self, kind: EntryKind) -> dict[str, object]:
+        """The leg as a `ledger_entries` row of a `kind` journal (without the journal's id)."""
+        return {
+            "kind": kind.value,
+            "asset": self.asset.value,
+            "account": self.account.value,
+            "user_id": self.user_id,
+            "market_id": self.market_id,
+            "order_id": self.order_id,
+            "trade_id": self.trade_id,
+            "amount": self.amount,
+        }
+
 
 class UnbalancedJournal(ValueError):
     pass
@@ -58,27 +71,10 @@ async def post_journal(
             "journal_id": journal_id,
             "kind": kind.value,
             "memo": memo,
-            "legs": _legs_json(legs),
+            "legs": orjson.dumps([leg.row(kind) for leg in legs]).decode(),
         },
     )
     return journal_id
-
-
-def _legs_json(legs: list[Leg]) -> str:
-    return orjson.dumps(
-        [
-            {
-                "asset": leg.asset.value,
-                "account": leg.account.value,
-                "user_id": leg.user_id,
-                "market_id": leg.market_id,
-                "order_id": leg.order_id,
-                "trade_id": leg.trade_id,
-                "amount": leg.amount,
-            }
-            for leg in legs
-        ]
-    ).decode()
 
 
 async def entries_of_user(
@@ -109,17 +105,7 @@ async def post_journals(session: AsyncSession, journals: list[tuple[EntryKind, l
         .all()
     )
     rows = [
-        {
-            "journal_id": journal_id,
-            "kind": kind.value,
-            "asset": leg.asset.value,
-            "account": leg.account.value,
-            "user_id": leg.user_id,
-            "market_id": leg.market_id,
-            "order_id": leg.order_id,
-            "trade_id": leg.trade_id,
-            "amount": leg.amount,
-        }
+        {"journal_id": journal_id, **leg.row(kind)}
         for journal_id, (kind, legs) in zip(ids, journals, strict=True)
         for leg in legs
     ]

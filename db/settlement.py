@@ -390,18 +390,7 @@ class Settlement:
             len(journals),
             _json(
                 [
-                    {
-                        "j": number,
-                        "kind": kind.value,
-                        "asset": leg.asset.value,
-                        "account": leg.account.value,
-                        "user_id": leg.user_id,
-                        "market_id": leg.market_id,
-                        "order_id": leg.order_id,
-                        "trade_id": leg.trade_id,
-                        "trade_seq": seq,
-                        "amount": leg.amount,
-                    }
+                    {"j": number, "trade_seq": seq, **leg.row(kind)}
                     for number, (kind, legs, seq) in enumerate(journals, start=1)
                     for leg in legs
                 ]
