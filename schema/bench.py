@@ -119,15 +119,14 @@ def main() -> None:
         migrations.upgrade(settings.database_url)
         token, market_id = asyncio.run(_seed(settings))
         port = free_port()
-        env = dict(os.environ) | {
-            "DATABASE_URL": settings.database_url,
-            "REDIS_URL": settings.redis_url,
-            "KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-            "CLICKHOUSE_DSN": settings.clickhouse_dsn,
-            "DATA_DIR": str(settings.data_dir),
-            "RATE_LIMIT_PER_SECOND": "1000000000",
-            "RATE_LIMIT_BURST": "1000000000",
-        }
+        env = (
+            dict(os.environ)
+            | settings.servers_env()
+            | {
+                "RATE_LIMIT_PER_SECOND": "1000000000",
+                "RATE_LIMIT_BURST": "1000000000",
+            }
+        )
         api = subprocess.Popen(
             [sys.executable, "-m", "cli", "api", "--port", str(port)],
             env=env,

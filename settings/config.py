@@ -67,6 +67,17 @@ class Settings(BaseSettings):
     def topic(self, name: str) -> str:
         return f"{self.kafka_topic_prefix}{name}"
 
+    def servers_env(self) -> dict[str, str]:
+        """The environment that points a child process at these same servers and topics."""
+        return {
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis_url,
+            "KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            "CLICKHOUSE_DSN": self.clickhouse_dsn,
+            "DATA_DIR": str(self.data_dir),
+            "KAFKA_TOPIC_PREFIX": self.kafka_topic_prefix,
+        }
+
 
 def load_settings(**overrides: object) -> Settings:
     return Settings(**overrides)  # type: ignore[arg-type]

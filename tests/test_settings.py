@@ -29,6 +29,26 @@ def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None
     assert settings.topic("orders") == "blue-orders"
 
 
+def test_a_child_process_environment_names_the_same_servers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parent = Settings(
+        _env_file=None,
+        database_url="postgresql://u@db:5432/x",
+        redis_url="redis://cache:6379/0",
+        kafka_bootstrap="broker:9092",
+        clickhouse_dsn="http://ch:8123/x",
+        data_dir=Path("/srv/data"),
+        kafka_topic_prefix="blue-",
+    )
+    for name, value in parent.servers_env().items():
+        monkeypatch.setenv(name, value)
+    child = Settings(_env_file=None)
+    fields = ("database_url", "redis_url", "kafka_bootstrap", "clickhouse_dsn", "data_dir")
+    assert [getattr(child, f) for f in fields] == [getattr(parent, f) for f in fields]
+    assert child.topic("orders") == "blue-orders"
+
+
 def test_production_refuses_the_default_secret() -> None:
     with pytest.raises(ValidationError, match="JWT_SECRET"):
         Settings(

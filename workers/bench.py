@@ -942,18 +942,16 @@ def _bench(
     asyncio.run(ensure_topics(settings))
     port = free_port()
     market_id, traders = asyncio.run(_seed(settings, args.traders, port))
-    env = dict(os.environ) | {
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "CLICKHOUSE_DSN": settings.clickhouse_dsn,
-        "DATA_DIR": str(settings.data_dir),
-        "KAFKA_TOPIC_PREFIX": settings.kafka_topic_prefix,
-        "JWT_SECRET": settings.jwt_secret,
-        "ORDER_WAIT_MS": str(args.order_wait_ms),
-        "RATE_LIMIT_PER_SECOND": "1000000000",
-        "RATE_LIMIT_BURST": "1000000000",
-    }
+    env = (
+        dict(os.environ)
+        | settings.servers_env()
+        | {
+            "JWT_SECRET": settings.jwt_secret,
+            "ORDER_WAIT_MS": str(args.order_wait_ms),
+            "RATE_LIMIT_PER_SECOND": "1000000000",
+            "RATE_LIMIT_BURST": "1000000000",
+        }
+    )
     logs = settings.data_dir
     matcher_log = logs / "bench-matcher.log"
     with matcher_log.open("ab") as out:

@@ -30,14 +30,13 @@ USERS = 6
 
 def _matcher(connections: Connections, prefix: str, log: Path) -> subprocess.Popen[bytes]:
     settings = connections.settings
-    env = dict(os.environ) | {
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "CLICKHOUSE_DSN": settings.clickhouse_dsn,
-        "DATA_DIR": str(settings.data_dir),
-        "KAFKA_TOPIC_PREFIX": prefix,
-    }
+    env = (
+        dict(os.environ)
+        | settings.servers_env()
+        | {
+            "KAFKA_TOPIC_PREFIX": prefix,
+        }
+    )
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "cli", "matcher"], env=env, stdout=out, stderr=subprocess.STDOUT
