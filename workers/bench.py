@@ -33,7 +33,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -389,73 +389,65 @@ class Bench:
 
     async def place(self, clients: int, seconds: float) -> tuple[float, Tally]:
         """Closed loop: each client sends its next order as soon as the last is answered."""
-        tally = Tally()
-        connections = [await Connection.open(self.port) for _ in range(clients)]
-        measuring = asyncio.Event()
-        stop_at = [float("inf")]
 
-        async def client(n: int) -> None:
-            connection, trader = connections[n], self.traders[n % len(self.traders)]
-            while True:
-                counted = measuring.is_set()
-                began = time.perf_counter()
-                if began >= stop_at[0]:
-                    return
-                done = await self._one(connection, trader, tally if counted else None)
-                if counted:
-                    tally.latencies.append(done - began)
-                    tally.in_window += done <= stop_at[0]
+        async def call(n: int, connection: Connection, tally: Tally | None) -> tuple[float, int]:
+            trader = self.traders[n % len(self.traders)]
+            return await self._one(connection, trader, tally), 1
 
-        tasks = [asyncio.create_task(client(n)) for n in range(clients)]
-        try:
-            await asyncio.sleep(WARMUP)
-            self.poller.reset()
-            self.meter.start()
-            began = time.perf_counter()
-            stop_at[0] = began + seconds
-            measuring.set()
-            await _progress(seconds, lambda: tally.orders, "orders")
-            await asyncio.gather(*tasks)
-        finally:
-            for task in tasks:
-                task.cancel()
-            for connection in connections:
-                connection.close()
-        return tally.in_window / seconds, tally
+        return await self._closed_loop(clients, seconds, call, on_start=self.poller.reset)
 
     async def batch(self, clients: int, seconds: float, size: int) -> tuple[float, Tally]:
         """Closed loop of `placeOrders` with `size` orders each."""
+
+        async def call(n: int, connection: Connection, tally: Tally | None) -> tuple[float, int]:
+            # spread the batch clients over distinct traders
+            trader = self.traders[(n * len(self.traders)) // clients]
+            orders = [self.mix.next() for _ in range(size)]
+            request = _request(trader, PLACE_MANY, {"inputs": [o for o, _ in orders]})
+            ok, body = await connection.call(request)
+            done = time.perf_counter()
+            if tally is None:
+                return done, 0
+            before = tally.orders
+            tally.read(ok, body, [c for _, c in orders])
+            return done, tally.orders - before
+
+        return await self._closed_loop(clients, seconds, call)
+
+    async def _closed_loop(
+        self,
+        clients: int,
+        seconds: float,
+        call: Callable[[int, Connection, "Tally | None"], Awaitable[tuple[float, int]]],
+        on_start: Callable[[], object] = lambda: None,
+    ) -> tuple[float, Tally]:
+        """`clients` connections, each making `call(n, connection, tally)` back to back. After
+        the warm-up (when `tally` is None) and for `seconds`, each call's latency goes to the
+        tally, and the orders it returns (with the time it was answered) count if answered in
+        time. Returns those orders per second, and the tally."""
         tally = Tally()
         connections = [await Connection.open(self.port) for _ in range(clients)]
         measuring = asyncio.Event()
         stop_at = [float("inf")]
 
         async def client(n: int) -> None:
-            connection = connections[n]
-            # spread the batch clients over distinct traders
-            trader = self.traders[(n * len(self.traders)) // clients]
             while True:
                 counted = measuring.is_set()
                 began = time.perf_counter()
                 if began >= stop_at[0]:
                     return
-                orders = [self.mix.next() for _ in range(size)]
-                request = _request(trader, PLACE_MANY, {"inputs": [o for o, _ in orders]})
-                ok, body = await connection.call(request)
-                done = time.perf_counter()
+                done, orders = await call(n, connections[n], tally if counted else None)
                 if counted:
                     tally.latencies.append(done - began)
-                    before = tally.orders
-                    tally.read(ok, body, [c for _, c in orders])
                     if done <= stop_at[0]:
-                        tally.in_window += tally.orders - before
+                        tally.in_window += orders
 
         tasks = [asyncio.create_task(client(n)) for n in range(clients)]
         try:
             await asyncio.sleep(WARMUP)
+            on_start()
             self.meter.start()
-            began = time.perf_counter()
-            stop_at[0] = began + seconds
+            stop_at[0] = time.perf_counter() + seconds
             measuring.set()
             await _progress(seconds, lambda: tally.orders, "orders")
             await asyncio.gather(*tasks)
