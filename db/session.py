@@ -1,4 +1,9 @@
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -28,3 +33,19 @@ def make_engine(database_url: str, *, pool_size: int = 64) -> AsyncEngine:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+async def driver_of(connection: AsyncConnection) -> Any:
+    """The asyncpg connection under a SQLAlchemy one (for statements SQLAlchemy would slow
+    down). SQLAlchemy begins its transaction with its own first statement, not before."""
+    raw = (await connection.get_raw_connection()).driver_connection
+    assert raw is not None
+    return raw
+
+
+@asynccontextmanager
+async def driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """An asyncpg connection from the engine's pool, outside any transaction: each statement
+    on it commits on its own."""
+    async with engine.connect() as connection:
+        yield await driver_of(connection)

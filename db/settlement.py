@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.enums import Asset, EntryKind, LedgerAccount, OrderStatus
 from db.ledger import Leg, check_balanced
+from db.session import driver_of
 from engine import CancelReason, EventType, RejectReason, TradeKind
 from engine.events import Event
 
@@ -435,8 +436,7 @@ async def _driver(session: AsyncSession) -> Any:
     through the session yet one is sent here: a statement sent straight to asyncpg before
     that would commit on its own (and its row locks would be gone at once)."""
     connection = await session.connection()
-    driver = (await connection.get_raw_connection()).driver_connection
-    assert driver is not None
+    driver = await driver_of(connection)
     if not driver.is_in_transaction():
         await connection.exec_driver_sql("SELECT 1")
         assert driver.is_in_transaction(), "the session's engine must not autocommit"

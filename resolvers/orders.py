@@ -19,6 +19,7 @@ from db import orders as repository
 from db.enums import ApiScope, Asset, OrderKind, Outcome, SelfTradePrevention, Side, TimeInForce
 from db.enums import MarketStatus as StoredMarketStatus
 from db.models import Order as OrderRow
+from db.session import driver_connection
 from resolvers.access import signed_in
 from resolvers.paging import parse_id
 from schema import portfolio
@@ -288,8 +289,7 @@ class _GroupCommit:
 
     async def _place(self, calls: list[_Call]) -> None:
         try:
-            async with self.engine.connect() as connection:
-                raw = (await connection.get_raw_connection()).driver_connection
+            async with driver_connection(self.engine) as raw:
                 placed = await repository.place_groups_at_once(
                     raw, [(c.user_id, c.wanted, c.now) for c in calls]
                 )

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import settlement
 from db.resolution import AlreadyResolved, lock_set, resolve_market
+from db.session import driver_connection
 from engine import Book, MarketState, OrderKind, Outcome, Side, Stp
 from engine.events import Event
 from engine.snapshot import RestingOrder, Snapshot
@@ -426,9 +427,7 @@ async def _order_states(
         ]
     changed = sorted({o for effects in batches for o in effects.orders})
     try:
-        async with connections.engine.connect() as connection:
-            raw = (await connection.get_raw_connection()).driver_connection
-            assert raw is not None
+        async with driver_connection(connections.engine) as raw:
             found = await raw.fetch(
                 "SELECT id, status, filled, filled_cost, reserved_cash,"
                 " reserved_shares, reason, updated_at FROM orders"
