@@ -14,16 +14,18 @@ from workers.books import BookSnapshot, MarketStats, read_books, read_stats
 
 class Loaders:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.sessions = sessions
-        # Rows, not schema types: the resolver maps them with the request's clock.
-        self.market: DataLoader[int, Market | None] = DataLoader(load_fn=self._markets)
+        # Rows, not schema types: the resolver maps them with the request's clock. The load
+        # functions close over what they need, not over self: a loader holding its owner's
+        # bound method would make each request's Loaders a cycle for the garbage collector.
+
+        async def markets(ids: Sequence[int]) -> list[Market | None]:
+            async with sessions() as session:
+                found = await markets_by_ids(session, ids)
+            return [found.get(market_id) for market_id in ids]
+
+        self.market: DataLoader[int, Market | None] = DataLoader(load_fn=markets)
         self._stats: DataLoader[int, MarketStats | None] | None = None
         self._books: DataLoader[int, BookSnapshot | None] | None = None
-
-    async def _markets(self, ids: Sequence[int]) -> list[Market | None]:
-        async with self.sessions() as session:
-            found = await markets_by_ids(session, ids)
-        return [found.get(market_id) for market_id in ids]
 
     # The Redis loaders are made on first use, with the client of the request's connections
     # (the context builds Loaders from the session maker alone).

@@ -11,6 +11,7 @@ from resolvers.server import server_info
 from resolvers.subscriptions import Subscription
 from schema.checks import DocumentChecks
 from schema.common import CENTS_SCALAR, Cents
+from schema.execution import Execution
 from schema.types import ServerInfo
 
 
@@ -32,4 +33,5 @@ schema = strawberry.Schema(
     subscription=Subscription,
     config=StrawberryConfig(scalar_map={Cents: CENTS_SCALAR}),
     extensions=[DocumentChecks],
+    execution_context_class=Execution,
 )
