@@ -18,6 +18,12 @@ class MaskUnexpectedErrors(MaskErrors):
     def __init__(self) -> None:
         super().__init__(should_mask_error=_unexpected)
 
+    def _process_result(self, result: object) -> None:
+        # Most results carry no errors: skip MaskErrors' isinstance check against a runtime
+        # Protocol (about 1% of the API's time per placeOrder).
+        if getattr(result, "errors", None):
+            super()._process_result(result)
+
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         request_id = uuid.uuid4().hex[:16]
         logger.error(

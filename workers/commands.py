@@ -7,7 +7,7 @@ bitmap holds these ids, so a command delivered twice is applied once. Enum field
 engine's integer values (engine.Side, engine.Outcome, engine.OrderKind, engine.Stp).
 """
 
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass, fields
 from typing import ClassVar
 
 import orjson
@@ -139,8 +139,15 @@ _KINDS: dict[str, type[Command]] = {
 }
 
 
+# Each kind's field names, in order: dataclasses.astuple deep-copies every field (10 µs a
+# Place; read by name, 0.9 µs).
+_FIELDS: dict[type[Command], tuple[str, ...]] = {
+    kind: tuple(f.name for f in fields(kind)) for kind in _KINDS.values()
+}
+
+
 def encode(command: Command) -> bytes:
-    return orjson.dumps([command.tag, *astuple(command)])
+    return orjson.dumps([command.tag, *[getattr(command, n) for n in _FIELDS[type(command)]]])
 
 
 def decode(data: bytes) -> Command:
