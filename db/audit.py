@@ -36,6 +36,22 @@ _CHECKS = {
         SELECT format('journal %s %s', journal_id, asset), format('sums to %s', sum(amount))
         FROM ledger_entries GROUP BY journal_id, asset HAVING sum(amount) <> 0
     """,
+    "ledger names what does not exist": """
+        SELECT format('ledger entry %s', l.id), concat_ws(', ',
+                 CASE WHEN u.id IS NULL AND l.user_id IS NOT NULL THEN 'user ' || l.user_id END,
+                 CASE WHEN m.id IS NULL AND l.market_id IS NOT NULL
+                      THEN 'market ' || l.market_id END,
+                 CASE WHEN o.id IS NULL AND l.order_id IS NOT NULL THEN 'order ' || l.order_id END,
+                 CASE WHEN t.id IS NULL AND l.trade_id IS NOT NULL THEN 'trade ' || l.trade_id END)
+        FROM ledger_entries l
+        LEFT JOIN users u ON u.id = l.user_id
+        LEFT JOIN markets m ON m.id = l.market_id
+        LEFT JOIN orders o ON o.id = l.order_id
+        LEFT JOIN trades t ON t.id = l.trade_id
+        WHERE (u.id IS NULL AND l.user_id IS NOT NULL) OR (m.id IS NULL AND l.market_id IS NOT NULL)
+           OR (o.id IS NULL AND l.order_id IS NOT NULL) OR (t.id IS NULL AND l.trade_id IS NOT NULL)
+        ORDER BY l.id
+    """,
     "user cash differs from ledger": """
         WITH l AS (
           SELECT user_id,

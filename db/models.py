@@ -327,10 +327,12 @@ class LedgerEntry(SQLModel, table=True):
     kind: EntryKind = Field(sa_type=Text)
     asset: Asset = Field(sa_type=Text)
     account: LedgerAccount = Field(sa_type=Text)
-    user_id: int | None = bigint_fk("users.id", nullable=True)
-    market_id: int | None = bigint_fk("markets.id", nullable=True)
-    order_id: int | None = bigint_fk("orders.id", nullable=True)
-    trade_id: int | None = bigint_fk("trades.id", nullable=True)
+    # The user, market, order and trade a leg names; no foreign keys (migration 0004: their
+    # checks cost Postgres a tenth of its time per order), the audit proves they exist.
+    user_id: int | None = Field(default=None, sa_type=BigInteger)
+    market_id: int | None = Field(default=None, sa_type=BigInteger)
+    order_id: int | None = Field(default=None, sa_type=BigInteger)
+    trade_id: int | None = Field(default=None, sa_type=BigInteger)
     amount: int = Field(sa_type=BigInteger, description="signed: + into the account, - out")
     memo: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = timestamp_now()

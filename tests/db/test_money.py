@@ -78,6 +78,28 @@ async def test_audit_catches_a_balance_changed_behind_the_ledger(session: AsyncS
     assert any("ledger 1000/0, accounts 1100/0" in p for p in report.discrepancies)
 
 
+async def test_audit_catches_a_ledger_leg_naming_what_does_not_exist(
+    session: AsyncSession,
+) -> None:
+    """The ledger has no foreign keys (migration 0004): the audit checks what they did."""
+    ada = await make_user(session, "ada")
+    market = await make_market(session, ada)
+    await post_journal(
+        session,
+        EntryKind.TRADE,
+        [
+            Leg(LedgerAccount.MARKET_ISSUANCE, Asset.YES, -5, market_id=market, order_id=10**9),
+            Leg(LedgerAccount.MARKET_ISSUANCE, Asset.YES, 5, market_id=market + 1, trade_id=7),
+        ],
+    )
+    report = await run_audit(session)
+    await session.rollback()
+    found = [p for p in report.discrepancies if p.startswith("ledger names what does not exist")]
+    assert len(found) == 2
+    assert found[0].endswith(f": order {10**9}")
+    assert found[1].endswith(f": market {market + 1}, trade 7")
+
+
 async def test_audit_catches_shares_without_collateral(session: AsyncSession) -> None:
     ada = await make_user(session, "ada")
     market = await make_market(session, ada)
