@@ -362,11 +362,12 @@ class Matcher:
     async def _announce(
         self, command_ids: list[int], results: list[tuple[settlement.BatchEffects, list[Event]]]
     ) -> None:
-        """After commit: books and events go out, then who waits hears their commands are
-        done. At least once: a failure here loses nothing in Postgres."""
+        """After commit: the books, then who waits hears their commands are done (three
+        round trips sooner than after the feeds), then the events and feeds. At least once:
+        a failure here loses nothing in Postgres."""
         try:
             redis = self.connections.redis
-            for effects, events in results:
+            for effects, _ in results:
                 market = effects.market_id
                 book = self.books.get(market)
                 if book is not None:
@@ -381,6 +382,15 @@ class Matcher:
                         now_ms=now_ms(),
                         recount=recount,
                     )
+            # then whoever waits for these commands hears they are done (and reads books that
+            # include them), before the feeds go out: the message carries the committed state
+            # of the orders the batch changed, so that order entry need not read them again
+            if command_ids:
+                states = await _order_states(self.connections, [e for e, _ in results])
+                await redis.publish(
+                    RESULTS_CHANNEL, orjson.dumps({"ids": command_ids, "orders": states})
+                )
+            for effects, events in results:
                 if events:
                     await self.connections.producer.send(
                         self.events_topic,
@@ -389,14 +399,6 @@ class Matcher:
                     )
                 await publish_batch(
                     redis, effects, events, now_ms(), sessions=self.connections.sessions
-                )
-            # last: whoever waits for these commands then reads books that include them; the
-            # message carries the committed state of the orders the batch changed, so that
-            # order entry need not read them again
-            if command_ids:
-                states = await _order_states(self.connections, [e for e, _ in results])
-                await redis.publish(
-                    RESULTS_CHANNEL, orjson.dumps({"ids": command_ids, "orders": states})
                 )
         except Exception:
             logger.exception("announcing a committed batch failed (Postgres has it)")
