@@ -57,7 +57,8 @@ end
 
 # KEYS[1] book, KEYS[2] stats, KEYS[3] buckets. ARGV: seq, ts, snapshot JSON, last, bid, ask
 # ('' = none), traded quantity, absolute volume ('' = add the traded quantity), then with an
-# absolute volume the window's buckets as minute, qty pairs. Returns 1 if written.
+# absolute volume the window's buckets as minute, qty pairs. Returns the stored volume and
+# volume24h if written, 0 if not.
 _PUBLISH = (
     _TRIM
     + """
@@ -108,7 +109,7 @@ else
   redis.call('HSET', KEYS[2], 'volume24h', string.format('%d', sum))
 end
 trim(KEYS[2], KEYS[3], minute)
-return 1
+return redis.call('HMGET', KEYS[2], 'volume', 'volume24h')
 """
 )
 
@@ -238,9 +239,9 @@ async def publish_book(
     now_ms: int,
     depth: int = MAX_DEPTH,
     recount: Recount | None = None,
-) -> bool:
-    """Store the book's snapshot and stats in one round trip; False if Redis already holds
-    this or a later ``seq`` (then nothing changes).
+) -> MarketStats | None:
+    """Store the book's snapshot and stats in one round trip, and return the stats as stored;
+    None if Redis already holds this or a later ``seq`` (then nothing changes).
 
     ``traded_qty`` is the shares traded by the batch, added to the volumes at engine time
     ``now_ms``. A matcher that has just rebuilt its books may pass ``recount`` (the market's
@@ -258,6 +259,7 @@ async def publish_book(
     window: list[int] = []
     if recount is not None:
         window = [n for minute, qty in recount.minutes for n in (minute, qty)]
+    best_bid, best_ask = book.best_bid(), book.best_ask()
     script = redis.register_script(_PUBLISH)
     written = await script(
         keys=[book_key(market_id), stats_key(market_id), volume_key(market_id)],
@@ -266,14 +268,19 @@ async def publish_book(
             now_ms,
             snapshot,
             _optional(last),
-            _optional(book.best_bid()),
-            _optional(book.best_ask()),
+            _optional(best_bid),
+            _optional(best_ask),
             traded_qty,
             "" if recount is None else recount.total,
             *window,
         ],
     )
-    return bool(written)
+    if not written:
+        return None
+    volume, volume_24h = written
+    return MarketStats(
+        market_id, book.seq, now_ms, last, best_bid, best_ask, int(volume), int(volume_24h)
+    )
 
 
 def _levels(raw: Any) -> list[Level]:

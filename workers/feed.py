@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from db.settlement import BatchEffects
 from engine import BookSide, EventType, MarketState, TradeKind
 from engine.events import Event
-from workers.books import stats_key
+from workers.books import MarketStats, stats_key
 
 STREAM_MAXLEN = 10_000
 """Batches kept per market for replay (approximately: Redis trims whole nodes)."""
@@ -218,29 +218,43 @@ async def publish_batch(
     now_ms: int,
     *,
     sessions: async_sessionmaker[AsyncSession] | None = None,
+    stats: MarketStats | None = None,
 ) -> bool:
     """Publish a committed batch: market messages (channel and stream), then each touched
     user's. Returns False when the stream already holds this batch's seq (then no market
     message is published again). Users whose orders or fills changed get their cash as the
-    batch committed it (read again with ``sessions`` when a resolution changed it after)."""
+    batch committed it (read again with ``sessions`` when a resolution changed it after).
+    The ticker carries ``stats``, the market's as the batch's book snapshot stored them
+    (`publish_book`), or else those in Redis now."""
     market = market_messages(effects, events, now_ms)
     appended = False
     if market is not None:
         header = market[0]
         if any(m["type"] in ("book", "trade") for m in market):
-            last, bid, ask, volume, volume_24h = await redis.hmget(
-                stats_key(effects.market_id), ["last", "bid", "ask", "volume", "volume24h"]
-            )
+            if stats is None:
+                last, bid, ask, volume, volume_24h = await redis.hmget(
+                    stats_key(effects.market_id), ["last", "bid", "ask", "volume", "volume24h"]
+                )
+                stats = MarketStats(
+                    effects.market_id,
+                    header["seq"],
+                    now_ms,
+                    _optional_int(last),
+                    _optional_int(bid),
+                    _optional_int(ask),
+                    int(volume or 0),
+                    int(volume_24h or 0),
+                )
             market.append(
                 {
                     "type": "ticker",
                     "seq": header["seq"],
                     "ts": now_ms,
-                    "last": _optional_int(last),
-                    "bid": _optional_int(bid),
-                    "ask": _optional_int(ask),
-                    "volume": int(volume or 0),
-                    "volume24h": int(volume_24h or 0),
+                    "last": stats.last,
+                    "bid": stats.best_bid,
+                    "ask": stats.best_ask,
+                    "volume": stats.volume,
+                    "volume24h": stats.volume_24h,
                 }
             )
         script = redis.register_script(_APPEND)

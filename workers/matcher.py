@@ -30,7 +30,7 @@ from engine import Book, MarketState, OrderKind, Outcome, Side, Stp
 from engine.events import Event
 from engine.snapshot import RestingOrder, Snapshot
 from workers import commands
-from workers.books import Recount, publish_book
+from workers.books import MarketStats, Recount, publish_book
 from workers.commands import (
     RESULTS_CHANNEL,
     Amend,
@@ -190,6 +190,7 @@ class Matcher:
         self.tick_seconds = tick_seconds
         self.consumer: AIOKafkaConsumer | None = None
         self.batches = 0
+        self.feeds: asyncio.Task[None] | None = None  # the last batch's events and feeds
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -221,6 +222,7 @@ class Matcher:
                     await self._expire_due()
         finally:
             self.consumer = None
+            await self.feeds_sent()
             with contextlib.suppress(Exception):
                 await consumer.stop()
 
@@ -362,9 +364,11 @@ class Matcher:
     async def _announce(
         self, command_ids: list[int], results: list[tuple[settlement.BatchEffects, list[Event]]]
     ) -> None:
-        """After commit: the books, then who waits hears their commands are done (three
-        round trips sooner than after the feeds), then the events and feeds. At least once:
-        a failure here loses nothing in Postgres."""
+        """After commit: the books, then who waits hears their commands are done; then the
+        events and feeds go out in the background while the next batch is matched, one
+        batch's at a time and in batch order. At least once: a failure here loses nothing in
+        Postgres."""
+        stats: dict[int, MarketStats | None] = {}
         try:
             redis = self.connections.redis
             for effects, _ in results:
@@ -375,21 +379,37 @@ class Matcher:
                     if market in self.rebuilt:
                         recount = await _recount(self.connections, market)
                         self.rebuilt.discard(market)
-                    await publish_book(
+                    stats[market] = await publish_book(
                         redis,
                         book,
                         traded_qty=effects.traded_qty,
                         now_ms=now_ms(),
                         recount=recount,
                     )
-            # then whoever waits for these commands hears they are done (and reads books that
-            # include them), before the feeds go out: the message carries the committed state
-            # of the orders the batch changed, so that order entry need not read them again
+            # whoever waits then reads books that include their commands; the message carries
+            # the committed state of the orders the batch changed, so that order entry need
+            # not read them again
             if command_ids:
                 states = await _order_states(self.connections, [e for e, _ in results])
                 await redis.publish(
                     RESULTS_CHANNEL, orjson.dumps({"ids": command_ids, "orders": states})
                 )
+        except Exception:
+            logger.exception("announcing a committed batch failed (Postgres has it)")
+        await self.feeds_sent()
+        self.feeds = asyncio.create_task(self._send_feeds(results, stats))
+
+    async def feeds_sent(self) -> None:
+        """Wait until the feeds of every announced batch have gone out."""
+        if self.feeds is not None:
+            await self.feeds
+
+    async def _send_feeds(
+        self,
+        results: list[tuple[settlement.BatchEffects, list[Event]]],
+        stats: dict[int, MarketStats | None],
+    ) -> None:
+        try:
             for effects, events in results:
                 if events:
                     await self.connections.producer.send(
@@ -398,10 +418,15 @@ class Matcher:
                         key=commands.key(effects.market_id),
                     )
                 await publish_batch(
-                    redis, effects, events, now_ms(), sessions=self.connections.sessions
+                    self.connections.redis,
+                    effects,
+                    events,
+                    now_ms(),
+                    sessions=self.connections.sessions,
+                    stats=stats.get(effects.market_id),
                 )
         except Exception:
-            logger.exception("announcing a committed batch failed (Postgres has it)")
+            logger.exception("publishing the feeds of a committed batch failed (Postgres has it)")
 
 
 async def _order_states(

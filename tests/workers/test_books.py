@@ -73,6 +73,19 @@ async def test_publish_stores_the_documented_format(connections: Connections) ->
     assert await redis.lrange("market-volume:{7}", 0, -1) == [f"{NOW // 60_000}:5".encode()]
 
 
+async def test_publish_returns_the_stats_it_stored(connections: Connections) -> None:
+    """The feeds' ticker carries them: the market's figures as of this batch's seq."""
+    redis = connections.redis
+    book = traded_book(7)
+    await redis.hset(stats_key(7), mapping={"seq": 1, "volume": 10, "volume24h": 10})
+
+    stored = await publish_book(redis, book, traded_qty=5, now_ms=NOW)
+
+    assert stored == MarketStats(7, book.seq, NOW, 40, 40, 45, volume=15, volume_24h=15)
+    assert stored == (await read_stats(redis, [7], now_ms=NOW))[7]
+    assert await publish_book(redis, book, traded_qty=5, now_ms=NOW) is None  # seq stored
+
+
 async def test_snapshots_and_stats_read_back_with_both_views(connections: Connections) -> None:
     redis = connections.redis
     book = traded_book(7)
