@@ -65,9 +65,8 @@ class GraphQLApp(GraphQL[Context, None]):
                 body = await request.body()
                 try:
                     data = orjson.loads(body)
-                except orjson.JSONDecodeError:
-                    await _refuse("Unable to parse request body as JSON", request, send)
-                    return
+                except orjson.JSONDecodeError:  # stricter than json: the view decides
+                    data = None
                 if _is_single_operation(data):
                     await self._execute_plain(request, data, send)
                     return
@@ -107,6 +106,8 @@ class GraphQLApp(GraphQL[Context, None]):
         status = sub_response.status_code or 200
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+        if sub_response.background is not None:
+            await sub_response.background()
 
     async def _authenticate(self, request: Request | WebSocket) -> Authentication:
         """Once per request; kept on the request's state for get_context."""
@@ -201,7 +202,7 @@ def _is_plain_json_post(request: Request) -> bool:
     accept = headers.get("accept", "")
     return (
         request.method == "POST"
-        and "application/json" in headers.get("content-type", "")
+        and "application/json" in headers.get("content-type", "").partition(";")[0].lower()
         and "multipart" not in accept
         and "event-stream" not in accept
     )

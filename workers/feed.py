@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from db.settlement import BatchEffects
 from engine import BookSide, EventType, MarketState, TradeKind
 from engine.events import Event
-from workers.books import MarketStats, stats_key
+from workers.books import MarketStats
 
 STREAM_MAXLEN = 10_000
 """Batches kept per market for replay (approximately: Redis trims whole nodes)."""
@@ -207,73 +207,61 @@ async def read_accounts(
         return {int(u): (int(a), int(r)) for u, a, r in rows}
 
 
-def _optional_int(value: bytes | str | None) -> int | None:
-    return None if value is None else int(value)
-
-
-async def publish_batch(
-    redis: "aioredis.Redis",
+def queue_market(
+    pipe: "aioredis.client.Pipeline",
     effects: BatchEffects,
     events: list[Event],
     now_ms: int,
+    stats: MarketStats | None,
+) -> None:
+    """Queue a committed batch's market messages (channel and stream) on ``pipe``; the
+    stream refuses a seq it already holds. The ticker carries ``stats``, the market's as the
+    batch's book snapshot stored them (`publish_book`); without them (the snapshot already
+    held this seq) the batch has no ticker message."""
+    market = market_messages(effects, events, now_ms)
+    if market is None:
+        return
+    header = market[0]
+    if stats is not None and any(m["type"] in ("book", "trade") for m in market):
+        market.append(
+            {
+                "type": "ticker",
+                "seq": header["seq"],
+                "ts": now_ms,
+                "last": stats.last,
+                "bid": stats.best_bid,
+                "ask": stats.best_ask,
+                "volume": stats.volume,
+                "volume24h": stats.volume_24h,
+            }
+        )
+    # EVAL, not EVALSHA: a pipeline's scripts cost a SCRIPT EXISTS round trip of their own
+    pipe.eval(
+        _APPEND,
+        1,
+        stream_key(effects.market_id),
+        header["seq"],
+        header["prev"],
+        orjson.dumps(market),
+        STREAM_MAXLEN,
+        market_channel(effects.market_id),
+    )
+
+
+async def publish_users(
+    redis: "aioredis.Redis",
+    effects: BatchEffects,
+    now_ms: int,
     *,
     sessions: async_sessionmaker[AsyncSession] | None = None,
-    stats: MarketStats | None = None,
-) -> bool:
-    """Publish a committed batch: market messages (channel and stream), then each touched
-    user's. Returns False when the stream already holds this batch's seq (then no market
-    message is published again). Users whose orders or fills changed get their cash as the
-    batch committed it (read again with ``sessions`` when a resolution changed it after).
-    The ticker carries ``stats``, the market's as the batch's book snapshot stored them
-    (`publish_book`), or else those in Redis now."""
-    market = market_messages(effects, events, now_ms)
-    appended = False
-    if market is not None:
-        header = market[0]
-        if any(m["type"] in ("book", "trade") for m in market):
-            if stats is None:
-                last, bid, ask, volume, volume_24h = await redis.hmget(
-                    stats_key(effects.market_id), ["last", "bid", "ask", "volume", "volume24h"]
-                )
-                stats = MarketStats(
-                    effects.market_id,
-                    header["seq"],
-                    now_ms,
-                    _optional_int(last),
-                    _optional_int(bid),
-                    _optional_int(ask),
-                    int(volume or 0),
-                    int(volume_24h or 0),
-                )
-            market.append(
-                {
-                    "type": "ticker",
-                    "seq": header["seq"],
-                    "ts": now_ms,
-                    "last": stats.last,
-                    "bid": stats.best_bid,
-                    "ask": stats.best_ask,
-                    "volume": stats.volume,
-                    "volume24h": stats.volume_24h,
-                }
-            )
-        script = redis.register_script(_APPEND)
-        appended = bool(
-            await script(
-                keys=[stream_key(effects.market_id)],
-                args=[
-                    header["seq"],
-                    header["prev"],
-                    orjson.dumps(market),
-                    STREAM_MAXLEN,
-                    market_channel(effects.market_id),
-                ],
-            )
-        )
+) -> None:
+    """Publish a committed batch's messages to each user whose orders or fills it changed,
+    with their cash as the batch committed it (read again with ``sessions`` when a
+    resolution changed it after)."""
     users = {o.user_id for o in effects.orders.values()}
     users |= {t.maker_user_id for t in effects.trades} | {t.taker_user_id for t in effects.trades}
     if not users:
-        return appended
+        return
     if effects.final:
         accounts = {u: cash for u, cash in effects.accounts.items() if u in users}
     elif sessions is not None:
@@ -285,4 +273,3 @@ async def publish_batch(
         for user_id, messages in sorted(private.items()):
             pipe.publish(user_channel(user_id), orjson.dumps(messages))
         await pipe.execute()
-    return appended

@@ -45,7 +45,7 @@ from workers.commands import (
     place_from_order,
 )
 from workers.connections import Connections
-from workers.feed import publish_batch
+from workers.feed import publish_users, queue_market
 from workers.kafka import MARKET_EVENTS, ORDERS
 
 logger = logging.getLogger("predmarket.matcher")
@@ -149,6 +149,8 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self.matcher = matcher
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        # the feeds of what it applied go out before another matcher may apply more
+        await self.matcher.feeds_sent()
         self.matcher.forget([tp.partition for tp in revoked])
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
@@ -190,7 +192,7 @@ class Matcher:
         self.tick_seconds = tick_seconds
         self.consumer: AIOKafkaConsumer | None = None
         self.batches = 0
-        self.feeds: asyncio.Task[None] | None = None  # the last batch's events and feeds
+        self.feeds: asyncio.Task[None] | None = None  # the last batch's user feeds and events
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -222,9 +224,9 @@ class Matcher:
                     await self._expire_due()
         finally:
             self.consumer = None
-            await self.feeds_sent()
             with contextlib.suppress(Exception):
                 await consumer.stop()
+            await self.feeds_sent()
 
     def forget(self, partitions: list[int]) -> None:
         gone = {m for m, p in self.partition_of.items() if p in partitions}
@@ -364,13 +366,15 @@ class Matcher:
     async def _announce(
         self, command_ids: list[int], results: list[tuple[settlement.BatchEffects, list[Event]]]
     ) -> None:
-        """After commit: the books, then who waits hears their commands are done; then the
-        events and feeds go out in the background while the next batch is matched, one
-        batch's at a time and in batch order. At least once: a failure here loses nothing in
-        Postgres."""
-        stats: dict[int, MarketStats | None] = {}
+        """After commit: each market's book snapshot, then its feed (the stream that resumes a
+        subscription, so never behind the snapshot by more than a round trip) and, in the
+        same round trip, the answer to whoever waits for these commands; then the users'
+        feeds and the engine events go out in the background while the next batch is
+        matched, one batch's at a time, in batch order. At least once: a failure here loses
+        nothing in Postgres."""
         try:
             redis = self.connections.redis
+            stats: dict[int, MarketStats | None] = {}
             for effects, _ in results:
                 market = effects.market_id
                 book = self.books.get(market)
@@ -386,29 +390,30 @@ class Matcher:
                         now_ms=now_ms(),
                         recount=recount,
                     )
-            # whoever waits then reads books that include their commands; the message carries
-            # the committed state of the orders the batch changed, so that order entry need
-            # not read them again
-            if command_ids:
-                states = await _order_states(self.connections, [e for e, _ in results])
-                await redis.publish(
-                    RESULTS_CHANNEL, orjson.dumps({"ids": command_ids, "orders": states})
-                )
+            # one round trip: the market feeds, then (whoever waits then reads books and
+            # feeds that include their commands) the answer, which carries the committed
+            # state of the orders the batch changed, so that order entry need not read them
+            async with redis.pipeline(transaction=False) as pipe:
+                for effects, events in results:
+                    queue_market(pipe, effects, events, now_ms(), stats.get(effects.market_id))
+                if command_ids:
+                    states = await _order_states(self.connections, [e for e, _ in results])
+                    pipe.publish(
+                        RESULTS_CHANNEL, orjson.dumps({"ids": command_ids, "orders": states})
+                    )
+                await pipe.execute()
         except Exception:
             logger.exception("announcing a committed batch failed (Postgres has it)")
         await self.feeds_sent()
-        self.feeds = asyncio.create_task(self._send_feeds(results, stats))
+        self.feeds = asyncio.create_task(self._send_feeds(results))
 
     async def feeds_sent(self) -> None:
-        """Wait until the feeds of every announced batch have gone out."""
+        """Wait until the users' feeds and events of every announced batch have gone out
+        (shielded: a cancelled waiter leaves them going)."""
         if self.feeds is not None:
-            await self.feeds
+            await asyncio.shield(self.feeds)
 
-    async def _send_feeds(
-        self,
-        results: list[tuple[settlement.BatchEffects, list[Event]]],
-        stats: dict[int, MarketStats | None],
-    ) -> None:
+    async def _send_feeds(self, results: list[tuple[settlement.BatchEffects, list[Event]]]) -> None:
         try:
             for effects, events in results:
                 if events:
@@ -417,13 +422,8 @@ class Matcher:
                         orjson.dumps({"market": effects.market_id, "events": events}),
                         key=commands.key(effects.market_id),
                     )
-                await publish_batch(
-                    self.connections.redis,
-                    effects,
-                    events,
-                    now_ms(),
-                    sessions=self.connections.sessions,
-                    stats=stats.get(effects.market_id),
+                await publish_users(
+                    self.connections.redis, effects, now_ms(), sessions=self.connections.sessions
                 )
         except Exception:
             logger.exception("publishing the feeds of a committed batch failed (Postgres has it)")

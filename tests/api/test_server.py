@@ -93,6 +93,32 @@ async def test_a_malformed_request_is_refused_as_strawberry_refuses_it(
     assert response.headers["content-type"].startswith("text/plain")
 
 
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain; x=application/json", "multipart/form-data; boundary=application/json"],
+)
+async def test_json_named_in_a_parameter_is_not_json(
+    http: httpx.AsyncClient, content_type: str
+) -> None:
+    response = await http.post(
+        "/graphql",
+        content=b'{"query": "{ serverInfo { version } }"}',
+        headers={"content-type": content_type},
+    )
+    assert (response.status_code, response.text) == (400, "Unsupported content type")
+
+
+async def test_json_that_only_python_reads_is_still_answered(http: httpx.AsyncClient) -> None:
+    """orjson refuses NaN; Strawberry's view (Python's json) takes it: so does the API."""
+    response = await http.post(
+        "/graphql",
+        content=b'{"query": "{ serverInfo { version } }", "extensions": {"x": NaN}}',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 200
+    assert response.json() == {"data": {"serverInfo": {"version": "0.1.0"}}}
+
+
 async def test_a_json_post_with_a_charset_is_answered_as_json(http: httpx.AsyncClient) -> None:
     response = await http.post(
         "/graphql",
