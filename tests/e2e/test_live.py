@@ -386,7 +386,7 @@ async def test_a_restarted_connection_resumes_with_after_seq(live: Live) -> None
     await live.place(bob, market, "BUY", "NO", 55, 3)  # rests as a YES ask at 45
     fresh = await live.book(market, 3)
     # the answer came after the feed: the stream already holds the batch the book shows
-    newest = await live.stack.connections.redis.xrevrange(stream_key(int(market)), count=1)
+    newest: Any = await live.stack.connections.redis.xrevrange(stream_key(int(market)), count=1)
     assert int(newest[0][0].split(b"-")[0]) == fresh["seq"]
     async with socket(live.stack.url) as ws:
         op = await ws.subscribe(BOOK_SUB, {"m": market, "depth": 3, "after": client["seq"]})
