@@ -154,6 +154,14 @@ async def _cash(connections: Connections, who: Member, cents: int) -> None:
         await session.commit()
 
 
+async def _ada_and_market(connections: Connections, cash: int, **market: Any) -> tuple[Member, str]:
+    """The usual start: ada, with `cash` cents, and a market she made (`_market`'s options)."""
+    ada = await member(connections, "ada")
+    made = await _market(connections, ada, **market)
+    await _cash(connections, ada, cash)
+    return ada, made
+
+
 async def _buy_pairs(connections: Connections, who: Member, market: str, pairs: int) -> None:
     """`who` pays 100 cents a pair into the market's collateral and holds both outcomes."""
     market_id = int(market)
@@ -273,9 +281,7 @@ class Topic:
 async def test_a_limit_buy_reserves_price_times_quantity(
     http: httpx.AsyncClient, connections: Connections, outcome: str
 ) -> None:
-    ada = await member(connections, "ada")
-    market = await _market(connections, ada)
-    await _cash(connections, ada, 10_000)
+    ada, market = await _ada_and_market(connections, 10_000)
 
     placed = await _place(
         http, ada, **_order(market, outcome=outcome, price=35, quantity=20, clientOrderId="a-1")
@@ -318,9 +324,7 @@ async def test_a_limit_buy_reserves_price_times_quantity(
 async def test_a_market_buy_reserves_its_budget(
     http: httpx.AsyncClient, connections: Connections
 ) -> None:
-    ada = await member(connections, "ada")
-    market = await _market(connections, ada)
-    await _cash(connections, ada, 10_000)
+    ada, market = await _ada_and_market(connections, 10_000)
 
     placed = await _place(
         http, ada, **_order(market, kind="MARKET", price=95, quantity=500, budget=1_234)
@@ -336,9 +340,7 @@ async def test_a_market_buy_reserves_its_budget(
 async def test_a_sell_reserves_shares_of_its_outcome(
     http: httpx.AsyncClient, connections: Connections, outcome: str, kind: str
 ) -> None:
-    ada = await member(connections, "ada")
-    market = await _market(connections, ada)
-    await _cash(connections, ada, 5_000)
+    ada, market = await _ada_and_market(connections, 5_000)
     await _buy_pairs(connections, ada, market, 30)
 
     placed = await _place(
@@ -360,9 +362,7 @@ async def test_a_sell_reserves_shares_of_its_outcome(
 async def test_without_enough_cash_or_shares_nothing_changes(
     http: httpx.AsyncClient, connections: Connections
 ) -> None:
-    ada = await member(connections, "ada")
-    market = await _market(connections, ada)
-    await _cash(connections, ada, 1_000)
+    ada, market = await _ada_and_market(connections, 1_000)
     await _buy_pairs(connections, ada, market, 3)
 
     short_cash = await _place(http, ada, **_order(market, price=71, quantity=10))
@@ -432,9 +432,7 @@ AN_HOUR_AGO = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
 async def test_invalid_orders_name_the_field_at_fault(
     http: httpx.AsyncClient, connections: Connections, given: dict[str, Any], field: str
 ) -> None:
-    ada = await member(connections, "ada")
-    market = await _market(connections, ada, max_order_qty=10)
-    await _cash(connections, ada, 10_000)
+    ada, market = await _ada_and_market(connections, 10_000, max_order_qty=10)
     await _buy_pairs(connections, ada, market, 20)
 
     refused = await _place(http, ada, **_order(market, **given))
@@ -448,9 +446,7 @@ async def test_invalid_orders_name_the_field_at_fault(
 async def test_the_largest_allowed_values_are_accepted(
     http: httpx.AsyncClient, connections: Connections
 ) -> None:
-    ada = await member(connections, "ada")
-    market = await _market(connections, ada, max_order_qty=10)
-    await _cash(connections, ada, 10**12)
+    ada, market = await _ada_and_market(connections, 10**12, max_order_qty=10)
 
     edge = await _place(http, ada, **_order(market, price=99, quantity=10, clientOrderId="A" * 64))
     budget = await _place(
@@ -550,9 +546,7 @@ async def test_a_market_that_does_not_trade_refuses_orders(
     closes_in: timedelta,
     seen: str,
 ) -> None:
-    ada = await member(connections, "ada")
-    market = await _market(connections, ada, status=status, closes_in=closes_in)
-    await _cash(connections, ada, 10_000)
+    ada, market = await _ada_and_market(connections, 10_000, status=status, closes_in=closes_in)
 
     refused = await _place(http, ada, **_order(market))
 
@@ -569,9 +563,7 @@ async def test_a_market_that_does_not_trade_refuses_orders(
 async def test_trading_needs_a_session_or_a_key_with_the_trade_scope(
     http: httpx.AsyncClient, connections: Connections
 ) -> None:
-    ada = await member(connections, "ada")
-    market = await _market(connections, ada)
-    await _cash(connections, ada, 10_000)
+    ada, market = await _ada_and_market(connections, 10_000)
     async with connections.sessions() as session:
         for secret, scopes in (("pk_reader", [ApiScope.READ]), ("pk_trader", [ApiScope.TRADE])):
             await create_api_key(session, ada.id, secret, secret[:6], digest(secret), scopes)
@@ -606,9 +598,7 @@ async def test_trading_needs_a_session_or_a_key_with_the_trade_scope(
 async def test_each_mutation_produces_its_command_keyed_by_market(
     http: httpx.AsyncClient, connections: Connections
 ) -> None:
-    ada = await member(connections, "ada")
-    market = await _market(connections, ada)
-    await _cash(connections, ada, 10_000)
+    ada, market = await _ada_and_market(connections, 10_000)
     await _buy_pairs(connections, ada, market, 5)
     expires = datetime.now(UTC).replace(microsecond=123_000) + timedelta(hours=2)
     market_id = int(market)
@@ -682,9 +672,7 @@ async def test_the_answer_comes_as_soon_as_the_matcher_says_it_applied_the_comma
     settings: Settings, connections: Connections
 ) -> None:
     patient = settings.model_copy(update={"order_wait_ms": 5_000})
-    ada = await member(connections, "ada")
-    market = await _market(connections, ada)
-    await _cash(connections, ada, 10_000)
+    ada, market = await _ada_and_market(connections, 10_000)
 
     async def matcher() -> None:
         """Applies the first command it sees, and says so."""
@@ -717,9 +705,7 @@ async def test_the_answer_comes_as_soon_as_the_matcher_says_it_applied_the_comma
 async def test_without_an_answer_the_order_comes_back_pending_after_the_wait(
     http: httpx.AsyncClient, connections: Connections
 ) -> None:
-    ada = await member(connections, "ada")
-    market = await _market(connections, ada)
-    await _cash(connections, ada, 10_000)
+    ada, market = await _ada_and_market(connections, 10_000)
 
     started = time.monotonic()
     placed = await _place(http, ada, **_order(market))
@@ -732,9 +718,7 @@ async def test_without_an_answer_the_order_comes_back_pending_after_the_wait(
 async def test_an_order_committed_but_not_sent_is_still_placed(
     settings: Settings, connections: Connections, caplog: pytest.LogCaptureFixture
 ) -> None:
-    ada = await member(connections, "ada")
-    market = await _market(connections, ada)
-    await _cash(connections, ada, 10_000)
+    ada, market = await _ada_and_market(connections, 10_000)
     stopped = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
     await stopped.start()
     await stopped.stop()
@@ -849,9 +833,7 @@ async def test_a_batch_gives_each_order_its_own_result_and_checks_funds_in_order
 async def test_a_batch_has_one_to_a_hundred_orders(
     http: httpx.AsyncClient, connections: Connections
 ) -> None:
-    ada = await member(connections, "ada")
-    market = await _market(connections, ada)
-    await _cash(connections, ada, 100_000)
+    ada, market = await _ada_and_market(connections, 100_000)
 
     for inputs in ([], [_order(market, price=1, quantity=1)] * 101):
         refused = (await gql(http, PLACE_MANY, {"inputs": inputs}, ada.headers))["placeOrders"]
@@ -899,9 +881,7 @@ async def test_cancel_sends_a_cancel_and_leaves_the_reservation_to_the_matcher(
 async def test_a_finished_order_cannot_be_cancelled_or_amended(
     http: httpx.AsyncClient, connections: Connections, status: str
 ) -> None:
-    ada = await member(connections, "ada")
-    market = await _market(connections, ada)
-    await _cash(connections, ada, 10_000)
+    ada, market = await _ada_and_market(connections, 10_000)
     order_id = (await _place(http, ada, **_order(market)))["order"]["id"]
     async with connections.sessions() as session:  # as the matcher would finish it
         await post_journal(
@@ -944,9 +924,7 @@ async def test_a_finished_order_cannot_be_cancelled_or_amended(
 async def test_amend_reserves_what_the_larger_order_needs(
     http: httpx.AsyncClient, connections: Connections
 ) -> None:
-    ada = await member(connections, "ada")
-    market = await _market(connections, ada, max_order_qty=50)
-    await _cash(connections, ada, 1_000)
+    ada, market = await _ada_and_market(connections, 1_000, max_order_qty=50)
     await _buy_pairs(connections, ada, market, 5)  # 500 cash left
     buy = (await _place(http, ada, **_order(market, price=20, quantity=10)))["order"]["id"]
     sell = (await _place(http, ada, **_order(market, side="SELL", quantity=2)))["order"]["id"]
@@ -1011,9 +989,7 @@ async def test_invalid_amends_name_the_field_at_fault(
     typename: str,
     field: str,
 ) -> None:
-    ada = await member(connections, "ada")
-    market = await _market(connections, ada, max_order_qty=50)
-    await _cash(connections, ada, 10_000)
+    ada, market = await _ada_and_market(connections, 10_000, max_order_qty=50)
     order_id = (await _place(http, ada, **_order(market)))["order"]["id"]
     async with connections.sessions() as session:
         await session.execute(
