@@ -32,6 +32,8 @@ _cached_parse = ParserCache(maxsize=CACHED_DOCUMENTS).cached_parse_document
 
 
 def _parse(query: str) -> DocumentNode:
+    """The one parse of every operation (the token limit here; Strawberry never parses once
+    `on_parse` has set the document)."""
     document: DocumentNode = _cached_parse(query, max_tokens=MAX_TOKENS)
     return document
 
@@ -48,7 +50,6 @@ def _validate(
 class DocumentChecks(MaskUnexpectedErrors):
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context
-        context.parse_options["max_tokens"] = MAX_TOKENS
         context.validation_rules = context.validation_rules + LIMIT_RULES
         yield from super().on_operation()
 
