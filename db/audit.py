@@ -30,6 +30,27 @@ SELECT
   (SELECT coalesce(sum(collateral), 0) FROM markets) AS markets_collateral
 """
 
+# What each order, command and trade names (no foreign keys since migration 0005): a row
+# for every name of no existing row.
+_NAMED = (
+    ("orders", "user_id", "users"),
+    ("orders", "market_id", "markets"),
+    ("commands", "market_id", "markets"),
+    ("commands", "order_id", "orders"),
+    ("commands", "user_id", "users"),
+    ("trades", "market_id", "markets"),
+    ("trades", "maker_order_id", "orders"),
+    ("trades", "taker_order_id", "orders"),
+    ("trades", "maker_user_id", "users"),
+    ("trades", "taker_user_id", "users"),
+)
+_NAMES_MISSING = " UNION ALL ".join(
+    f"SELECT format('{source[:-1]} %s', r.id), format('{table[:-1]} %s', r.{column})"
+    f" FROM {source} r WHERE r.{column} IS NOT NULL"
+    f" AND NOT EXISTS (SELECT FROM {table} t WHERE t.id = r.{column})"
+    for source, column, table in _NAMED
+)
+
 # Each query returns a row (where, what was found) for every place the check fails.
 _CHECKS = {
     "unbalanced journal": """
@@ -51,6 +72,10 @@ _CHECKS = {
         WHERE (u.id IS NULL AND l.user_id IS NOT NULL) OR (m.id IS NULL AND l.market_id IS NOT NULL)
            OR (o.id IS NULL AND l.order_id IS NOT NULL) OR (t.id IS NULL AND l.trade_id IS NOT NULL)
         ORDER BY l.id
+    """,
+    "order flow names what does not exist": f"""
+        {_NAMES_MISSING}
+        ORDER BY 1, 2
     """,
     "user cash differs from ledger": """
         WITH l AS (

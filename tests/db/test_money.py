@@ -10,7 +10,7 @@ from db.audit import run_audit
 from db.enums import Asset, EntryKind, LedgerAccount
 from db.ledger import Leg, UnbalancedJournal, post_journal
 from db.money import InsufficientCash, add_cash, remove_cash
-from tests.db.factories import make_market, make_user
+from tests.db.factories import insert_order, make_market, make_user
 
 
 async def _cash(session: AsyncSession, user_id: int) -> tuple[int, int]:
@@ -98,6 +98,55 @@ async def test_audit_catches_a_ledger_leg_naming_what_does_not_exist(
     assert len(found) == 2
     assert found[0].endswith(f": order {10**9}")
     assert found[1].endswith(f": market {market + 1}, trade 7")
+
+
+async def test_audit_catches_an_order_command_or_trade_naming_what_does_not_exist(
+    session: AsyncSession,
+) -> None:
+    """Orders, commands and trades have no foreign keys (migration 0005): the audit checks
+    what they did, and finds nothing to say of rows that name what exists."""
+    ada = await make_user(session, "ada")
+    market = await make_market(session, ada)
+    await add_cash(session, ada, 1_000)
+    good = await insert_order(session, market, ada, "BUY", "YES", 40, 5)
+    ghost_user, ghost_market, ghost_order = ada + 1000, market + 1000, good + 1000
+    stray = await insert_order(session, ghost_market, ghost_user, "SELL", "YES", 40, 5)
+    await session.execute(
+        text(
+            "INSERT INTO commands (market_id, kind, order_id, user_id, payload)"
+            " VALUES (:m, 'PLACE', :good, :u, '{}'), (:m, 'CANCEL', :ghost, :u, '{}')"
+        ),
+        {"m": market, "good": good, "ghost": ghost_order, "u": ada},
+    )
+    command = await session.scalar(text("SELECT max(id) FROM commands"))
+    await session.execute(
+        text(
+            "INSERT INTO trades (market_id, seq, kind, yes_price, quantity, maker_order_id,"
+            " taker_order_id, maker_user_id, taker_user_id)"
+            " VALUES (:m, 1, 'MINT', 40, 1, :good, :good, :u, :u),"
+            " (:ghost_m, 1, 'MINT', 40, 1, :good, :ghost_o, :u, :ghost_u)"
+        ),
+        {
+            "m": market,
+            "good": good,
+            "u": ada,
+            "ghost_m": ghost_market,
+            "ghost_o": ghost_order,
+            "ghost_u": ghost_user,
+        },
+    )
+    trade = await session.scalar(text("SELECT max(id) FROM trades"))
+    report = await run_audit(session)
+    await session.rollback()
+    name = "order flow names what does not exist: "
+    assert [p.removeprefix(name) for p in report.discrepancies if p.startswith(name)] == [
+        f"command {command}: order {ghost_order}",
+        f"order {stray}: market {ghost_market}",
+        f"order {stray}: user {ghost_user}",
+        f"trade {trade}: market {ghost_market}",
+        f"trade {trade}: order {ghost_order}",
+        f"trade {trade}: user {ghost_user}",
+    ]
 
 
 async def test_audit_catches_shares_without_collateral(session: AsyncSession) -> None:
