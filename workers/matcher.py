@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 import orjson
@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import settlement
 from db.resolution import AlreadyResolved, lock_set, resolve_market
-from db.session import driver_connection
+from db.session import driver_connection, driver_of
 from engine import Book, MarketState, OrderKind, Outcome, Side, Stp
 from engine.events import Event
 from engine.snapshot import RestingOrder, Snapshot
@@ -87,6 +87,39 @@ def run_command(book: Book, command: Command) -> list[Event]:
     if isinstance(command, Close | Resolve):
         return book.close_out() if book.state != MarketState.CLOSED else []
     raise TypeError(f"unknown command {command!r}")
+
+
+def _quote(value: str) -> str:
+    """A SQL string literal (standard_conforming_strings, Postgres's default since 9.1)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+@contextlib.asynccontextmanager
+async def _batch(session: AsyncSession) -> AsyncIterator[Callable[[str], Awaitable[None]]]:
+    """A batch's transaction on the session's connection, begun by the caller with its first
+    statement in the same round trip (`begin(sql)`: a statement with no parameters), committed
+    when the block ends. SQLAlchemy's driver adapter would send BEGIN alone, a round trip of
+    its own, so the session's connection is set to autocommit (the adapter then sends neither
+    BEGIN nor COMMIT) and the transaction is begun and ended here, on the driver. A
+    connection whose transaction could not be ended is invalidated, not pooled."""
+    connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    raw = await driver_of(connection)
+
+    async def begin(sql: str) -> None:
+        await raw.execute(f"BEGIN; {sql}")
+
+    try:
+        yield begin
+        await session.flush()
+        await raw.execute("COMMIT")
+    except BaseException:
+        try:
+            if raw.is_in_transaction():
+                await raw.execute("ROLLBACK")
+        except BaseException:
+            await connection.invalidate()
+            raise
+        raise
 
 
 async def rebuild_book(session: AsyncSession, market_id: int) -> Book:
@@ -306,15 +339,13 @@ class Matcher:
         self, by_market: dict[int, list[Command]], partition: int, next_offset: int
     ) -> list[tuple[settlement.BatchEffects, list[Event]]]:
         results = []
-        async with self.connections.sessions() as session:
-            # first: it begins the transaction that everything below is part of
-            await session.execute(
-                text(
-                    "INSERT INTO matcher_offsets (consumer_group, topic, partition, next_offset)"
-                    " VALUES (:g, :t, :p, :o) ON CONFLICT (consumer_group, topic, partition)"
-                    " DO UPDATE SET next_offset = EXCLUDED.next_offset"
-                ),
-                {"g": GROUP, "t": self.topic, "p": partition, "o": next_offset},
+        async with self.connections.sessions() as session, _batch(session) as begin:
+            # the transaction begins with the offsets it stores: one round trip
+            await begin(
+                "INSERT INTO matcher_offsets (consumer_group, topic, partition, next_offset)"
+                f" VALUES ({_quote(GROUP)}, {_quote(self.topic)}, {int(partition)},"
+                f" {int(next_offset)}) ON CONFLICT (consumer_group, topic, partition)"
+                " DO UPDATE SET next_offset = EXCLUDED.next_offset"
             )
             runs: list[_Run] = []
             for market_id, market_commands in sorted(by_market.items()):
@@ -340,7 +371,6 @@ class Matcher:
                         await _resolve_once(session, run.market_id, command)
                         effects.final = False  # payouts changed orders and cash after write
                 results.append((effects, run.events))
-            await session.commit()
         return results
 
     async def _expire_due(self) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import settlement
 from db.audit import run_audit
 from db.money import add_cash
+from db.session import driver_of
 from engine import OrderKind, Outcome, Side, Stp
 from tests.db.factories import insert_order, make_market, make_user
 from workers import commands
@@ -21,7 +22,7 @@ from workers.books import read_stats, stats_key, volume_key
 from workers.commands import Command, Place, Resolve
 from workers.connections import Connections
 from workers.kafka import ORDERS, ensure_topics
-from workers.matcher import Matcher, resend_pending
+from workers.matcher import Matcher, _batch, resend_pending
 
 
 @dataclass
@@ -304,6 +305,41 @@ async def test_a_batch_of_two_markets_is_one_transaction_locked_up_front(
     assert await exchange.scalar(offset) == 7
     async with exchange.connections.sessions() as session:
         assert (await run_audit(session)).ok
+
+
+async def test_a_batch_transaction_begins_with_its_first_statement_and_ends_whole(
+    exchange: Exchange,
+) -> None:
+    """`_batch` begins the transaction in the round trip of its first statement, commits
+    everything at the end, or rolls everything back and leaves the connection out of any
+    transaction (it goes back to the pool)."""
+    offset = "SELECT next_offset FROM matcher_offsets WHERE partition = 98"
+    insert = (
+        "INSERT INTO matcher_offsets (consumer_group, topic, partition, next_offset)"
+        " VALUES ('it''s', 't', 98, 5)"
+    )
+    raws = []
+
+    async def failing_batch() -> None:
+        async with exchange.connections.sessions() as session, _batch(session) as begin:
+            await begin(insert)
+            raws.append(await driver_of(await session.connection()))
+            assert raws[0].is_in_transaction()
+            await session.execute(text("UPDATE matcher_offsets SET next_offset = 6"))
+            raise RuntimeError("a failure in the middle")
+
+    with pytest.raises(RuntimeError, match="in the middle"):
+        await failing_batch()
+    assert not raws[0].is_in_transaction()
+    assert await exchange.scalar(offset) is None
+    async with exchange.connections.sessions() as session, _batch(session) as begin:
+        await begin(insert)
+        await session.execute(text("UPDATE matcher_offsets SET next_offset = 6"))
+    assert await exchange.scalar(offset) == 6
+    assert (
+        await exchange.scalar("SELECT consumer_group FROM matcher_offsets WHERE partition = 98")
+        == "it's"
+    )
 
 
 async def test_pending_orders_that_never_reached_kafka_are_resent(exchange: Exchange) -> None:
