@@ -322,7 +322,6 @@ class LedgerEntry(SQLModel, table=True):
         ),
         CheckConstraint("asset = 'CASH' OR market_id IS NOT NULL", name="shares_name_their_market"),
         Index("ledger_by_user", "user_id", "id"),
-        Index("ledger_by_journal", "journal_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger)
