@@ -434,12 +434,14 @@ async def _driver(session: AsyncSession) -> Any:
     """The asyncpg connection under the session, inside the session's transaction.
     SQLAlchemy's asyncpg adapter sends BEGIN with its first statement, so when none has gone
     through the session yet one is sent here: a statement sent straight to asyncpg before
-    that would commit on its own (and its row locks would be gone at once)."""
+    that would commit on its own (and its row locks would be gone at once). (The matcher's
+    batches begin their transaction on the driver themselves, their session's connection
+    set to autocommit: `workers.matcher._batch`.)"""
     connection = await session.connection()
     driver = await driver_of(connection)
     if not driver.is_in_transaction():
         await connection.exec_driver_sql("SELECT 1")
-        assert driver.is_in_transaction(), "the session's engine must not autocommit"
+        assert driver.is_in_transaction(), "an autocommit session must begin its transaction"
     return driver
 
 

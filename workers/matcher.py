@@ -90,8 +90,8 @@ def run_command(book: Book, command: Command) -> list[Event]:
 
 
 def _quote(value: str) -> str:
-    """A SQL string literal (standard_conforming_strings, Postgres's default since 9.1)."""
-    return "'" + value.replace("'", "''") + "'"
+    """A SQL string literal, whatever standard_conforming_strings says (an escape string)."""
+    return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 @contextlib.asynccontextmanager
@@ -100,8 +100,10 @@ async def _batch(session: AsyncSession) -> AsyncIterator[Callable[[str], Awaitab
     statement in the same round trip (`begin(sql)`: a statement with no parameters), committed
     when the block ends. SQLAlchemy's driver adapter would send BEGIN alone, a round trip of
     its own, so the session's connection is set to autocommit (the adapter then sends neither
-    BEGIN nor COMMIT) and the transaction is begun and ended here, on the driver. A
-    connection whose transaction could not be ended is invalidated, not pooled."""
+    BEGIN nor COMMIT, and its pool's reset-on-return does not roll back) and the transaction
+    is begun and ended here, on the driver. After a database error it is rolled back; a
+    connection whose state is unknown (cancelled mid-statement, or the rollback failed) is
+    invalidated, never pooled."""
     connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     raw = await driver_of(connection)
 
@@ -111,14 +113,18 @@ async def _batch(session: AsyncSession) -> AsyncIterator[Callable[[str], Awaitab
     try:
         yield begin
         await session.flush()
-        await raw.execute("COMMIT")
-    except BaseException:
+        if await raw.execute("COMMIT") != "COMMIT":  # Postgres ends an aborted one so
+            raise RuntimeError("the batch's transaction was rolled back at commit")
+    except BaseException as failure:
+        # a database error arrives with the server's state; a cancellation may not
+        known = isinstance(failure, Exception) and not raw.is_closed()
         try:
-            if raw.is_in_transaction():
+            if known and raw.is_in_transaction():
                 await raw.execute("ROLLBACK")
-        except BaseException:
+        except Exception:
+            known = False
+        if not known:
             await connection.invalidate()
-            raise
         raise
 
 

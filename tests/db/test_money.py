@@ -110,21 +110,13 @@ async def test_audit_catches_an_order_command_or_trade_naming_what_does_not_exis
     await add_cash(session, ada, 1_000)
     good = await insert_order(session, market, ada, "BUY", "YES", 40, 5)
     ghost_user, ghost_market, ghost_order = ada + 1000, market + 1000, good + 1000
+    ghost_maker, ghost_maker_order = ada + 2000, good + 2000
     stray = await insert_order(session, ghost_market, ghost_user, "SELL", "YES", 40, 5)
     await session.execute(
         text(
             "INSERT INTO commands (market_id, kind, order_id, user_id, payload)"
-            " VALUES (:m, 'PLACE', :good, :u, '{}'), (:m, 'CANCEL', :ghost, :u, '{}')"
-        ),
-        {"m": market, "good": good, "ghost": ghost_order, "u": ada},
-    )
-    command = await session.scalar(text("SELECT max(id) FROM commands"))
-    await session.execute(
-        text(
-            "INSERT INTO trades (market_id, seq, kind, yes_price, quantity, maker_order_id,"
-            " taker_order_id, maker_user_id, taker_user_id)"
-            " VALUES (:m, 1, 'MINT', 40, 1, :good, :good, :u, :u),"
-            " (:ghost_m, 1, 'MINT', 40, 1, :good, :ghost_o, :u, :ghost_u)"
+            " VALUES (:m, 'PLACE', :good, :u, '{}'), (:m, 'HALT', NULL, NULL, '{}'),"
+            " (:ghost_m, 'CANCEL', :ghost_o, :ghost_u, '{}')"
         ),
         {
             "m": market,
@@ -135,18 +127,44 @@ async def test_audit_catches_an_order_command_or_trade_naming_what_does_not_exis
             "ghost_u": ghost_user,
         },
     )
+    command = await session.scalar(text("SELECT max(id) FROM commands"))
+    await session.execute(
+        text(
+            "INSERT INTO trades (market_id, seq, kind, yes_price, quantity, maker_order_id,"
+            " taker_order_id, maker_user_id, taker_user_id)"
+            " VALUES (:m, 1, 'MINT', 40, 1, :good, :good, :u, :u),"
+            " (:ghost_m, 1, 'MINT', 40, 1, :ghost_mo, :ghost_o, :ghost_mu, :ghost_u)"
+        ),
+        {
+            "m": market,
+            "good": good,
+            "u": ada,
+            "ghost_m": ghost_market,
+            "ghost_o": ghost_order,
+            "ghost_u": ghost_user,
+            "ghost_mo": ghost_maker_order,
+            "ghost_mu": ghost_maker,
+        },
+    )
     trade = await session.scalar(text("SELECT max(id) FROM trades"))
     report = await run_audit(session)
     await session.rollback()
     name = "order flow names what does not exist: "
-    assert [p.removeprefix(name) for p in report.discrepancies if p.startswith(name)] == [
-        f"command {command}: order {ghost_order}",
-        f"order {stray}: market {ghost_market}",
-        f"order {stray}: user {ghost_user}",
-        f"trade {trade}: market {ghost_market}",
-        f"trade {trade}: order {ghost_order}",
-        f"trade {trade}: user {ghost_user}",
-    ]
+    found = [p.removeprefix(name) for p in report.discrepancies if p.startswith(name)]
+    assert sorted(found) == sorted(
+        [
+            f"command {command}: market {ghost_market}",
+            f"command {command}: order {ghost_order}",
+            f"command {command}: user {ghost_user}",
+            f"order {stray}: market {ghost_market}",
+            f"order {stray}: user {ghost_user}",
+            f"trade {trade}: market {ghost_market}",
+            f"trade {trade}: order {ghost_maker_order}",
+            f"trade {trade}: order {ghost_order}",
+            f"trade {trade}: user {ghost_maker}",
+            f"trade {trade}: user {ghost_user}",
+        ]
+    )
 
 
 async def test_audit_catches_shares_without_collateral(session: AsyncSession) -> None:

@@ -22,7 +22,7 @@ from workers.books import read_stats, stats_key, volume_key
 from workers.commands import Command, Place, Resolve
 from workers.connections import Connections
 from workers.kafka import ORDERS, ensure_topics
-from workers.matcher import Matcher, _batch, resend_pending
+from workers.matcher import Matcher, _batch, _quote, resend_pending
 
 
 @dataclass
@@ -312,25 +312,35 @@ async def test_a_batch_transaction_begins_with_its_first_statement_and_ends_whol
 ) -> None:
     """`_batch` begins the transaction in the round trip of its first statement, commits
     everything at the end, or rolls everything back and leaves the connection out of any
-    transaction (it goes back to the pool)."""
+    transaction (it goes back to the pool); a connection whose state it cannot know (the
+    batch cancelled) is invalidated, not pooled."""
     offset = "SELECT next_offset FROM matcher_offsets WHERE partition = 98"
+    group = "it's a \\ group"
     insert = (
         "INSERT INTO matcher_offsets (consumer_group, topic, partition, next_offset)"
-        " VALUES ('it''s', 't', 98, 5)"
+        f" VALUES ({_quote(group)}, 't', 98, 5)"
     )
     raws = []
 
-    async def failing_batch() -> None:
+    async def failing_batch(failure: BaseException) -> None:
         async with exchange.connections.sessions() as session, _batch(session) as begin:
+            raw = await driver_of(await session.connection())
+            raws.append(raw)
+            queries = raw._protocol.queries_count
             await begin(insert)
-            raws.append(await driver_of(await session.connection()))
-            assert raws[0].is_in_transaction()
+            assert raw._protocol.queries_count == queries + 1  # one round trip
+            assert raw.is_in_transaction()
             await session.execute(text("UPDATE matcher_offsets SET next_offset = 6"))
-            raise RuntimeError("a failure in the middle")
+            raise failure
 
     with pytest.raises(RuntimeError, match="in the middle"):
-        await failing_batch()
+        await failing_batch(RuntimeError("a failure in the middle"))
     assert not raws[0].is_in_transaction()
+    assert not raws[0].is_closed()
+    assert await exchange.scalar(offset) is None
+    with pytest.raises(asyncio.CancelledError):
+        await failing_batch(asyncio.CancelledError())
+    assert raws[1].is_closed()
     assert await exchange.scalar(offset) is None
     async with exchange.connections.sessions() as session, _batch(session) as begin:
         await begin(insert)
@@ -338,7 +348,7 @@ async def test_a_batch_transaction_begins_with_its_first_statement_and_ends_whol
     assert await exchange.scalar(offset) == 6
     assert (
         await exchange.scalar("SELECT consumer_group FROM matcher_offsets WHERE partition = 98")
-        == "it's"
+        == group
     )
 
 
