@@ -239,6 +239,11 @@ class Command(SQLModel, table=True):
     __table_args__ = (
         one_of("kind", CommandKind),
         Index("commands_unapplied", "market_id", "id", postgresql_where=text("applied_at IS NULL")),
+        Index(
+            "commands_pending_amends",
+            "order_id",
+            postgresql_where=text("kind = 'AMEND' AND applied_at IS NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger)
