@@ -113,7 +113,8 @@ async def _batch(session: AsyncSession) -> AsyncIterator[Callable[[str], Awaitab
     try:
         yield begin
         await session.flush()
-        if await raw.execute("COMMIT") != "COMMIT":  # Postgres ends an aborted one so
+        # Postgres answers the COMMIT of an aborted transaction with ROLLBACK
+        if await raw.execute("COMMIT") != "COMMIT":
             raise RuntimeError("the batch's transaction was rolled back at commit")
     except BaseException as failure:
         # a database error arrives with the server's state; a cancellation may not

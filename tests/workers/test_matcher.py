@@ -342,6 +342,17 @@ async def test_a_batch_transaction_begins_with_its_first_statement_and_ends_whol
         await failing_batch(asyncio.CancelledError())
     assert raws[1].is_closed()
     assert await exchange.scalar(offset) is None
+
+    async def swallowed_error() -> None:  # an error caught inside the block aborts it still
+        async with exchange.connections.sessions() as session, _batch(session) as begin:
+            await begin(insert)
+            raw = await driver_of(await session.connection())
+            with contextlib.suppress(Exception):
+                await raw.execute("SELECT 1 / 0")
+
+    with pytest.raises(RuntimeError, match="rolled back at commit"):
+        await swallowed_error()
+    assert await exchange.scalar(offset) is None
     async with exchange.connections.sessions() as session, _batch(session) as begin:
         await begin(insert)
         await session.execute(text("UPDATE matcher_offsets SET next_offset = 6"))
