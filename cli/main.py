@@ -105,7 +105,9 @@ async def _run_api(settings: Settings, began: float, *, seed: bool, everything: 
         matcher: asyncio.Task[None] | None = None
         if everything:
             matched = asyncio.Event()
-            matcher = asyncio.create_task(run_matcher(connections, stop, matched), name="matcher")
+            matcher = asyncio.create_task(
+                run_matcher(connections, stop, matched, _matcher_report), name="matcher"
+            )
             await asyncio.wait_for(matched.wait(), timeout=60)
             console.print("  matcher consuming")
             console.print(f"  [yellow]sink: {_NOT_YET['sink']}[/yellow]")
@@ -194,6 +196,10 @@ def matcher() -> None:
         _run_fast(_run_matcher(filled))
 
 
+def _matcher_report(line: str) -> None:
+    console.print(f"  matcher, {line}")
+
+
 async def _run_matcher(settings: Settings) -> None:
     await ensure_topics(settings)
     stop = asyncio.Event()
@@ -202,7 +208,7 @@ async def _run_matcher(settings: Settings) -> None:
         loop.add_signal_handler(signum, stop.set)
     async with open_connections(settings) as connections:
         ready = asyncio.Event()
-        task = asyncio.create_task(run_matcher(connections, stop, ready))
+        task = asyncio.create_task(run_matcher(connections, stop, ready, _matcher_report))
         waiting = asyncio.create_task(ready.wait())
         await asyncio.wait({task, waiting}, return_when=asyncio.FIRST_COMPLETED)
         waiting.cancel()

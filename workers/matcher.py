@@ -47,6 +47,7 @@ from workers.commands import (
 from workers.connections import Connections
 from workers.feed import publish_users, queue_market
 from workers.kafka import MARKET_EVENTS, ORDERS
+from workers.pace import BatchStats
 
 logger = logging.getLogger("predmarket.matcher")
 
@@ -219,8 +220,12 @@ class Matcher:
         connections: Connections,
         *,
         tick_seconds: float = 0.5,
+        report: Callable[[str], None] | None = None,
     ) -> None:
         self.connections = connections
+        # every few seconds, a line on the batches (their time in Kafka, settling, publishing)
+        self.report = report
+        self.stats = BatchStats()
         self.settings = connections.settings
         self.topic = self.settings.topic(ORDERS)
         self.events_topic = self.settings.topic(MARKET_EVENTS)
@@ -257,8 +262,11 @@ class Matcher:
                 batch = await consumer.getmany(timeout_ms=20, max_records=2_000)
                 if ready is not None and consumer.assignment():
                     ready.set()
+                fetched_ms = now_ms()
                 for tp, records in batch.items():
-                    await self._apply(tp, records)
+                    await self._apply(tp, records, fetched_ms)
+                if self.report is not None and (line := self.stats.report(time.monotonic())):
+                    self.report(line)
                 if time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + self.tick_seconds
                     await self._expire_due()
@@ -315,7 +323,13 @@ class Matcher:
             self.rebuilt.add(market_id)
         return book
 
-    async def _apply(self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+    async def _apply(
+        self,
+        tp: TopicPartition,
+        records: list[ConsumerRecord[bytes, bytes]],
+        fetched_ms: int | None = None,
+    ) -> None:
+        began = time.perf_counter()
         fresh: list[Command] = []
         seen: list[int] = []
         for record in records:
@@ -340,7 +354,14 @@ class Matcher:
             return
         self.applied.update(seen)
         self.batches += 1
+        settled = time.perf_counter()
         await self._announce(seen, effects)
+        if fetched_ms is not None:  # the producers' timestamps: their clocks, not ours
+            self.stats.add(
+                [fetched_ms - r.timestamp for r in records],
+                (settled - began) * 1000,
+                (time.perf_counter() - settled) * 1000,
+            )
 
     async def _settle(
         self, by_market: dict[int, list[Command]], partition: int, next_offset: int
@@ -630,10 +651,14 @@ async def run_sweeper(
 
 
 async def run_matcher(
-    connections: Connections, stop: asyncio.Event, ready: asyncio.Event | None = None
+    connections: Connections,
+    stop: asyncio.Event,
+    ready: asyncio.Event | None = None,
+    report: Callable[[str], None] | None = None,
 ) -> None:
-    """The matcher role: the consumer loop and the sweeper, until `stop` is set."""
-    matcher = Matcher(connections)
+    """The matcher role: the consumer loop and the sweeper, until `stop` is set; `report`
+    gets a line on its batches every few seconds while they come."""
+    matcher = Matcher(connections, report=report)
     consuming = ready or asyncio.Event()
     sweeper = asyncio.create_task(run_sweeper(connections, stop, consuming), name="sweeper")
     try:

@@ -182,6 +182,30 @@ async def test_orders_are_matched_settled_and_offsets_stored(exchange: Exchange)
     assert seq == exchange.matcher.books[exchange.market].seq  # type: ignore[union-attr]
 
 
+async def test_the_matcher_reports_its_batches(exchange: Exchange) -> None:
+    """Every few seconds (here: at once) a line on its batches: time in Kafka, settling,
+    publishing."""
+    await exchange.halt()
+    lines: list[str] = []
+    matcher = Matcher(exchange.connections, tick_seconds=0.1, report=lines.append)
+    matcher.stats.every = 0.0
+    exchange.matcher, exchange.stop = matcher, asyncio.Event()
+    ready = asyncio.Event()
+    exchange.task = asyncio.create_task(matcher.run(exchange.stop, ready))
+    await asyncio.wait_for(ready.wait(), 30)
+    ada = await exchange.user("ada")
+    placed = await exchange.order(ada, "BUY", "YES", 30, 2)
+    await exchange.until_applied(placed.command_id)
+    for _ in range(100):
+        if lines:
+            break
+        await asyncio.sleep(0.05)
+    [line] = lines
+    assert " 1 batch, 1.0 commands each; p50/p99 ms: in Kafka " in line
+    assert ", settling " in line
+    assert ", publishing " in line
+
+
 async def test_a_command_delivered_twice_is_applied_once(exchange: Exchange) -> None:
     ada = await exchange.user("ada")
     bob = await exchange.user("bob")
