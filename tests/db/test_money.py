@@ -112,20 +112,23 @@ async def test_audit_catches_an_order_command_or_trade_naming_what_does_not_exis
     ghost_user, ghost_market, ghost_order = ada + 1000, market + 1000, good + 1000
     ghost_maker, ghost_maker_order = ada + 2000, good + 2000
     stray = await insert_order(session, ghost_market, ghost_user, "SELL", "YES", 40, 5)
+    names = {
+        "m": market,
+        "good": good,
+        "u": ada,
+        "ghost_m": ghost_market,
+        "ghost_o": ghost_order,
+        "ghost_u": ghost_user,
+        "ghost_mo": ghost_maker_order,
+        "ghost_mu": ghost_maker,
+    }
     await session.execute(
         text(
             "INSERT INTO commands (market_id, kind, order_id, user_id, payload)"
             " VALUES (:m, 'PLACE', :good, :u, '{}'), (:m, 'HALT', NULL, NULL, '{}'),"
             " (:ghost_m, 'CANCEL', :ghost_o, :ghost_u, '{}')"
         ),
-        {
-            "m": market,
-            "good": good,
-            "u": ada,
-            "ghost_m": ghost_market,
-            "ghost_o": ghost_order,
-            "ghost_u": ghost_user,
-        },
+        names,
     )
     command = await session.scalar(text("SELECT max(id) FROM commands"))
     await session.execute(
@@ -135,16 +138,7 @@ async def test_audit_catches_an_order_command_or_trade_naming_what_does_not_exis
             " VALUES (:m, 1, 'MINT', 40, 1, :good, :good, :u, :u),"
             " (:ghost_m, 1, 'MINT', 40, 1, :ghost_mo, :ghost_o, :ghost_mu, :ghost_u)"
         ),
-        {
-            "m": market,
-            "good": good,
-            "u": ada,
-            "ghost_m": ghost_market,
-            "ghost_o": ghost_order,
-            "ghost_u": ghost_user,
-            "ghost_mo": ghost_maker_order,
-            "ghost_mu": ghost_maker,
-        },
+        names,
     )
     trade = await session.scalar(text("SELECT max(id) FROM trades"))
     report = await run_audit(session)
