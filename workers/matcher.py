@@ -265,7 +265,8 @@ class Matcher:
                 fetched_ms = now_ms()
                 for tp, records in batch.items():
                     await self._apply(tp, records, fetched_ms)
-                if self.report is not None and (line := self.stats.report(time.monotonic())):
+                # the period's figures end every few seconds, reported or not (bounded)
+                if (line := self.stats.report(time.monotonic())) and self.report is not None:
                     self.report(line)
                 if time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + self.tick_seconds
@@ -327,7 +328,7 @@ class Matcher:
         self,
         tp: TopicPartition,
         records: list[ConsumerRecord[bytes, bytes]],
-        fetched_ms: int | None = None,
+        fetched_ms: int,
     ) -> None:
         began = time.perf_counter()
         fresh: list[Command] = []
@@ -356,12 +357,11 @@ class Matcher:
         self.batches += 1
         settled = time.perf_counter()
         await self._announce(seen, effects)
-        if fetched_ms is not None:  # the producers' timestamps: their clocks, not ours
-            self.stats.add(
-                [fetched_ms - r.timestamp for r in records],
-                (settled - began) * 1000,
-                (time.perf_counter() - settled) * 1000,
-            )
+        self.stats.add(
+            [fetched_ms - r.timestamp for r in records],  # the producers' clocks, not ours
+            (settled - began) * 1000,
+            (time.perf_counter() - settled) * 1000,
+        )
 
     async def _settle(
         self, by_market: dict[int, list[Command]], partition: int, next_offset: int

@@ -206,6 +206,23 @@ async def test_the_matcher_reports_its_batches(exchange: Exchange) -> None:
     assert ", publishing " in line
 
 
+async def test_unreported_batch_figures_are_dropped_each_period(exchange: Exchange) -> None:
+    """A matcher nobody reads the figures of (no `report`) still ends each period: what it
+    keeps stays bounded."""
+    assert exchange.matcher is not None
+    assert exchange.matcher.report is None
+    exchange.matcher.stats.every = 0.0
+    ada = await exchange.user("ada")
+    placed = await exchange.order(ada, "BUY", "YES", 30, 2)
+    await exchange.until_applied(placed.command_id)
+    for _ in range(100):
+        if not exchange.matcher.stats.settled:
+            break
+        await asyncio.sleep(0.01)
+    assert exchange.matcher.stats.settled == []
+    assert exchange.matcher.stats.waited == []
+
+
 async def test_a_command_delivered_twice_is_applied_once(exchange: Exchange) -> None:
     ada = await exchange.user("ada")
     bob = await exchange.user("bob")
