@@ -483,19 +483,20 @@ async def test_a_retry_with_the_same_client_order_id_returns_the_first_order(
     assert await _count(connections, "SELECT count(*) FROM commands") == 3
 
 
-async def test_a_users_concurrent_orders_never_sit_in_two_statements_under_way(
+async def test_calls_that_arrive_together_share_one_statement_at_a_time(
     http: httpx.AsyncClient, connections: Connections, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Order entry writes the calls that arrive together in one statement; two statements
-    under way that both held a user would wait on each other's row locks in Postgres."""
-    ada = await member(connections, "ada")
-    bob = await member(connections, "bob")
-    market = await _market(connections, ada)
-    for who in (ada, bob):
+    """Order entry writes the calls that arrive while a statement is under way together in
+    the next one, never two at once, and a user's calls in different statements (two
+    statements under way that both held a user would wait on each other's row locks)."""
+    people = [await member(connections, name) for name in ("ada", "bob", "cy", "dee")]
+    market = await _market(connections, people[0])
+    for who in people:
         await _cash(connections, who, 10_000)
     under_way: list[int] = []
     statements: list[list[int]] = []
     overlaps: list[list[int]] = []
+    running: list[int] = []  # statements under way, after each start and end
     place_groups = orders_repository.place_groups_at_once
 
     async def watched(conn: Any, groups: Any) -> Any:
@@ -504,10 +505,12 @@ async def test_a_users_concurrent_orders_never_sit_in_two_statements_under_way(
         if set(users) & set(under_way):
             overlaps.append(users)
         under_way.extend(users)
+        running.append(running[-1] + 1 if running else 1)
         try:
             await asyncio.sleep(0.02)  # under way while the other calls arrive
             return await place_groups(conn, groups)
         finally:
+            running.append(running[-1] - 1)
             for user in users:
                 under_way.remove(user)
 
@@ -516,16 +519,18 @@ async def test_a_users_concurrent_orders_never_sit_in_two_statements_under_way(
         *(
             _place(http, who, **_order(market, price=10 + i, quantity=2))
             for i in range(10)
-            for who in (ada, bob)
+            for who in people
         )
     )
 
-    assert [p["__typename"] for p in placed] == ["OrderPlaced"] * 20
+    assert [p["__typename"] for p in placed] == ["OrderPlaced"] * 40
     assert overlaps == []
-    assert sum(len(users) for users in statements) == 20
-    assert len(statements) < 20  # and calls did share statements
+    assert max(running) == 1
+    assert sum(len(users) for users in statements) == 40
+    assert all(len(set(users)) == len(users) for users in statements)
+    assert len(statements) < 40  # and calls did share statements
     reserved = sum(2 * (10 + i) for i in range(10))
-    for who in (ada, bob):
+    for who in people:
         assert await _account(http, who) == (10_000 - reserved, reserved)
         assert len(await _reserve_entries(http, who)) == 2 * 10  # available -> reserved
 
