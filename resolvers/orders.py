@@ -232,10 +232,8 @@ class _Call:
 class _GroupCommit:
     """Order entry for the calls that arrive together, in one statement: one statement is
     under way at a time, and the calls that arrive meanwhile go together in the next. A user
-    has one call in a statement: another call of theirs waits for the next one. (Up to four
-    statements under way at once, each of the calls that waited for a free one, cost more:
-    at 1,000 placeOrder/s most statements carried one order, and the p50 and p99 were 4-7 and
-    10-37 ms higher, in four alternating pairs.)"""
+    has one call in a statement: another call of theirs waits for the next one. (Several
+    statements under way at once cost more: most carried a single order; see the README.)"""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
