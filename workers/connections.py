@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from db.session import make_engine, make_sessionmaker
 from settings import Settings
 from workers import analytics
+from workers.kafka import PRODUCER
 
 
 @dataclass(slots=True)
@@ -57,9 +58,7 @@ class Connections:
 async def open_connections(settings: Settings) -> AsyncIterator[Connections]:
     engine = make_engine(settings.database_url)
     redis = aioredis.from_url(settings.redis_url)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, linger_ms=0, acks=1, enable_idempotence=False
-    )
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, **PRODUCER)
     await producer.start()
     try:
         yield Connections(settings, engine, make_sessionmaker(engine), redis, producer)

@@ -46,7 +46,7 @@ from workers.commands import (
 )
 from workers.connections import Connections
 from workers.feed import publish_users, queue_market
-from workers.kafka import MARKET_EVENTS, ORDERS
+from workers.kafka import MARKET_EVENTS, MATCHER_CONSUMER, ORDERS
 from workers.pace import BatchStats
 
 logger = logging.getLogger("predmarket.matcher")
@@ -246,10 +246,7 @@ class Matcher:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.kafka_bootstrap,
             group_id=self.settings.topic(GROUP),
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            fetch_max_wait_ms=5,
-            max_poll_records=2_000,
+            **MATCHER_CONSUMER,
             session_timeout_ms=6_000,
             heartbeat_interval_ms=1_000,
         )
