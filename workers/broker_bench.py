@@ -87,7 +87,10 @@ async def _drive(args: argparse.Namespace, bootstrap: str, broker: psutil.Proces
     consuming = asyncio.create_task(receiver.run(stop)) if receiver else None
     try:
         if receiver is not None:  # the consumer has joined its group and got the partitions
-            await asyncio.wait_for(receiver.assigned.wait(), 30.0)
+            try:
+                await asyncio.wait_for(receiver.assigned.wait(), 30.0)
+            except TimeoutError:
+                raise SystemExit("the consumer was given no partitions in 30 s") from None
         keys = [str(k).encode() for k in range(args.keys)]
         sent = 0
         acks: list[asyncio.Future[object]] = []
