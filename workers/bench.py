@@ -55,6 +55,7 @@ from servers.process import free_port
 from settings import Settings, load_settings
 from workers.connections import open_connections
 from workers.kafka import ensure_topics
+from workers.pace import percentile
 
 PHASES = ("place", "batch", "paced")
 MID = 50
@@ -160,14 +161,6 @@ class Connection:
 
 
 # ---------------------------------------------------------------------------- measurements
-
-
-def percentile(ordered: list[float], fraction: float) -> float:
-    """Nearest-rank percentile of sorted values."""
-    if not ordered:
-        return float("nan")
-    rank = max(1, int(len(ordered) * fraction + 0.999999))
-    return ordered[min(rank, len(ordered)) - 1]
 
 
 def _ms(seconds: float) -> str:

@@ -28,8 +28,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from servers.kafka import start_tansu
-from workers.bench import percentile
 from workers.kafka import MATCHER_CONSUMER, PARTITIONS, PRODUCER
+from workers.pace import percentile
 
 TOPIC = "broker-bench"
 

@@ -6,9 +6,17 @@ import time
 from dataclasses import dataclass, field
 
 
-def _percentile(values: list[float], share: float) -> float:
+def percentile(ordered: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of sorted values (the benchmarks' figures use it too)."""
+    if not ordered:
+        return float("nan")
+    rank = max(1, int(len(ordered) * fraction + 0.999999))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def _spread(values: list[float]) -> str:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+    return f"{percentile(ordered, 0.5):.1f}/{percentile(ordered, 0.99):.1f}"
 
 
 @dataclass
@@ -36,11 +44,9 @@ class BatchStats:
         batches = len(self.settled)
         line = (
             f"last {elapsed:.1f} s: {batches:,} batch{'' if batches == 1 else 'es'},"
-            f" {self.commands / batches:.1f} commands each; p50/p99 ms: in Kafka "
-            f"{_percentile(self.waited, 0.5):.1f}/{_percentile(self.waited, 0.99):.1f}, "
-            f"settling {_percentile(self.settled, 0.5):.1f}/"
-            f"{_percentile(self.settled, 0.99):.1f}, publishing "
-            f"{_percentile(self.published, 0.5):.1f}/{_percentile(self.published, 0.99):.1f}"
+            f" {self.commands / batches:.1f} commands each; p50/p99 ms: in Kafka"
+            f" {_spread(self.waited)}, settling {_spread(self.settled)},"
+            f" publishing {_spread(self.published)}"
         )
         self.started = now
         self.commands = 0

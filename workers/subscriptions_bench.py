@@ -39,8 +39,9 @@ from db import migrate as migrations
 from servers import EmbeddedStack
 from servers.process import free_port
 from settings import Settings, load_settings
-from workers.bench import PLACE_MANY, Connection, Trader, _request, _seed, _stop, percentile
+from workers.bench import PLACE_MANY, Connection, Trader, _request, _seed, _stop
 from workers.kafka import ensure_topics
+from workers.pace import percentile
 
 TRADES = (
     "subscription($m: ID!) { trades(marketId: $m) { __typename"

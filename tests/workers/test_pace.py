@@ -13,7 +13,7 @@ def test_a_report_sums_up_the_period_and_starts_the_next() -> None:
     line = stats.report(205.0)
     assert line == (
         "last 105.0 s: 2 batches, 1.5 commands each; p50/p99 ms: in Kafka 6.0/30.0,"
-        " settling 8.0/8.0, publishing 3.0/3.0"
+        " settling 2.0/8.0, publishing 1.0/3.0"
     )
     assert stats.report(216.0) is None  # a new period, with no batch yet
     stats.add([1.0], 1.0, 1.0)
