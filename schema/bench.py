@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 
@@ -49,7 +50,7 @@ async def _seed(settings: Settings) -> tuple[str, int]:
         return token, market.id
 
 
-def _request(port: int, token: str, query: str, variables: dict[str, str]) -> bytes:
+def graphql_request(port: int, token: str, query: str, variables: dict[str, Any]) -> bytes:
     body = orjson.dumps({"query": query, "variables": variables})
     head = (
         f"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
@@ -59,7 +60,7 @@ def _request(port: int, token: str, query: str, variables: dict[str, str]) -> by
     return head.encode() + body
 
 
-async def _client(
+async def keep_alive_client(
     port: int, request: bytes, until: float, latencies: list[float], failures: list[str]
 ) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -87,12 +88,12 @@ async def _drive(
     failures: list[str] = []
     warm_until = time.perf_counter() + 1.0
     await asyncio.gather(
-        *(_client(port, request, warm_until, [], failures) for _ in range(clients))
+        *(keep_alive_client(port, request, warm_until, [], failures) for _ in range(clients))
     )
     began = time.perf_counter()
     until = began + seconds
     await asyncio.gather(
-        *(_client(port, request, until, latencies, failures) for _ in range(clients))
+        *(keep_alive_client(port, request, until, latencies, failures) for _ in range(clients))
     )
     return len(latencies) / (time.perf_counter() - began), latencies, failures
 
@@ -146,7 +147,7 @@ def main() -> None:
                 ("market", MARKET, {"id": str(market_id)}),
                 ("account", ACCOUNT, {}),
             ):
-                request = _request(port, token, query, variables)
+                request = graphql_request(port, token, query, variables)
                 _report(name, *asyncio.run(_drive(port, request, args.clients, args.seconds)))
         finally:
             api.send_signal(signal.SIGINT)
