@@ -45,6 +45,7 @@ from workers.commands import (
     place_from_order,
 )
 from workers.connections import Connections
+from workers.delivery import ADVICE, DeliveryWatch, Resumed, Stalled
 from workers.feed import publish_users, queue_market
 from workers.kafka import MARKET_EVENTS, MATCHER_CONSUMER, ORDERS
 from workers.pace import BatchStats
@@ -238,6 +239,8 @@ class Matcher:
         self.consumer: AIOKafkaConsumer | None = None
         self.batches = 0
         self.feeds: asyncio.Task[None] | None = None  # the last batch's user feeds and events
+        self.delivery = DeliveryWatch()
+        self.positions: dict[int, int] = {}  # partition -> the next offset it will read
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -268,6 +271,7 @@ class Matcher:
                 if time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + self.tick_seconds
                     await self._expire_due()
+                    self._watch_delivery(consumer)
         finally:
             self.consumer = None
             with contextlib.suppress(Exception):
@@ -279,6 +283,21 @@ class Matcher:
         for market in gone:
             self.books.pop(market, None)
             self.partition_of.pop(market, None)
+        self.delivery.forget(partitions)
+
+    def _watch_delivery(self, consumer: AIOKafkaConsumer) -> None:
+        """A partition whose commands the broker holds but no longer delivers is an error in
+        the log (workers.delivery); its recovery a warning."""
+        now = time.monotonic()
+        for tp in consumer.assignment():
+            position = self.positions.get(tp.partition)
+            if position is None:
+                continue
+            match self.delivery.observe(tp.partition, position, consumer.highwater(tp), now):
+                case Stalled() as stalled:
+                    logger.error("topic %s, %s. %s", self.topic, stalled, ADVICE)
+                case Resumed() as resumed:
+                    logger.warning("topic %s, %s", self.topic, resumed)
 
     async def seek_to_stored(self, assigned: list[TopicPartition]) -> None:
         consumer = self.consumer
@@ -299,9 +318,9 @@ class Matcher:
             if offset is None or offset > ends[tp]:
                 # A fresh broker log (the embedded one keeps none): replay it all; the
                 # applied-ids bitmap skips what Postgres already has.
-                consumer.seek(tp, 0)
-            else:
-                consumer.seek(tp, offset)
+                offset = 0
+            consumer.seek(tp, offset)
+            self.positions[tp.partition] = offset
         self.forget([tp.partition for tp in assigned])
 
     async def _load_applied(self) -> None:
@@ -351,6 +370,7 @@ class Matcher:
             await asyncio.sleep(0.2)
             return
         self.applied.update(seen)
+        self.positions[tp.partition] = next_offset
         self.batches += 1
         settled = time.perf_counter()
         await self._announce(seen, effects)
