@@ -3,20 +3,12 @@ script is a benchmark; this only proves it works)."""
 
 import re
 import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.scripts import run_module
 
 
 def _bench(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "schema.floor_bench", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_module("schema.floor_bench", *args)
 
 
 def test_each_server_answers_and_the_targets_are_priced() -> None:

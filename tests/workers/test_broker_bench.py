@@ -3,20 +3,12 @@ record it produced (the script is a benchmark; this only proves it works)."""
 
 import re
 import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.scripts import run_module
 
 
 def _bench(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "workers.broker_bench", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_module("workers.broker_bench", *args)
 
 
 def test_every_record_produced_is_consumed_and_each_window_reported() -> None:
