@@ -340,9 +340,21 @@ class CpuMeter:
         return used
 
 
-def _cpu_line(cores: dict[str, float]) -> str:
+def _cpu_lines(cores: dict[str, float], orders_per_second: float) -> str:
+    """Cores busy in each process, then the CPU each took per order: a figure that, unlike
+    orders/s, does not depend on how well the stages overlap."""
     parts = ", ".join(f"{name} {used:.2f}" for name, used in cores.items())
-    return f"    CPU (cores busy): {parts}; machine {sum(cores.values()):.2f} of {os.cpu_count()}"
+    line = f"    CPU (cores busy): {parts}; machine {sum(cores.values()):.2f} of {os.cpu_count()}"
+    if orders_per_second <= 0:
+        return line
+    per_order = {name: 1000 * used / orders_per_second for name, used in cores.items()}
+    per_order.pop("other", None)  # not the platform's
+    stack = sum(ms for name, ms in per_order.items() if name != "bench client")
+    parts = ", ".join(f"{name} {ms:.3f}" for name, ms in per_order.items())
+    return (
+        f"{line}\n    CPU per order (ms): {parts}; the platform {stack:.3f},"
+        f" with the bench client {sum(per_order.values()):.3f}"
+    )
 
 
 # ---------------------------------------------------------------------------- phases
@@ -755,7 +767,7 @@ async def _run_phases(
             _out(
                 f"    matcher backlog at phase end: {backlog} commands; drained in {drained:.1f} s"
             )
-            _out(_cpu_line(cores))
+            _out(_cpu_lines(cores, rate))
             _first_failure(tally)
             sustained = tally.orders / (args.seconds + drained)
             summary.add(
@@ -846,7 +858,7 @@ def _report_singles(
         f" {FILL_GIVE_UP:.0f} s)"
     )
     _out(f"    matcher backlog at phase end: {backlog} commands; drained in {drained:.1f} s")
-    _out(_cpu_line(cores))
+    _out(_cpu_lines(cores, rate))
     _first_failure(tally)
 
 
@@ -912,17 +924,20 @@ def main() -> None:
     try:
         settings = stack.start()
         try:
-            _bench(args, settings, stack, began)
+            exact = _bench(args, settings, stack, began)
         finally:
             stack.stop()
     finally:
         if args.data_dir is None:
             shutil.rmtree(data_dir, ignore_errors=True)
+    if not exact:
+        raise SystemExit("the money audit after the run FAILED (its problems are above)")
 
 
 def _bench(
     args: argparse.Namespace, settings: Settings, stack: EmbeddedStack, began: float
-) -> None:
+) -> bool:
+    """Runs the phases and prints the summary; whether the money audit after them is exact."""
     migrations.upgrade(settings.database_url)
     asyncio.run(ensure_topics(settings))
     port = free_port()
@@ -1016,6 +1031,7 @@ def _bench(
         _stop(matcher)
     summary.print()
     _out(f"\ntotal time {time.monotonic() - began:.0f} s")
+    return ok
 
 
 if __name__ == "__main__":
