@@ -144,7 +144,7 @@ floor_schema = strawberry.Schema(
     extensions=[DocumentChecks],
     execution_context_class=Execution,
 )
-_POST = frozenset({OperationType.QUERY, OperationType.MUTATION})
+_POST = OperationType.from_http("POST")  # as the API's fast path (schema.app)
 
 
 # ---------------------------------------------------------------------------- the servers
